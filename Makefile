@@ -1,0 +1,38 @@
+# stn_fovea: `make train` (set up + default experiment) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Offline data: use ../shared/data when it exists (this project's machines), else ./data (downloaded).
+ifneq ($(wildcard ../shared/data/MNIST/raw),)
+export STN_FOVEA_DATA ?= $(abspath ../shared/data)
+endif
+
+.PHONY: install train test test-slow bench tensorboard clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: install
+	$(PY) -m stn_fovea.train experiment=quick $(ARGS)
+
+test: install
+	$(PY) -m pytest $(ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(ARGS)
+
+bench: install
+	$(PY) -m stn_fovea.bench $(ARGS)
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:
+	rm -rf $(VENV) .pytest_cache

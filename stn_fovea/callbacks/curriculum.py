@@ -1,0 +1,100 @@
+"""Curriculum learning as a Lightning callback: a list of dataset stages, each held for some epochs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from stn_fovea.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class Curriculum(Callback):
+    """Steps the training set of the DataModule through ``stages``.
+
+    The stage of epoch e is a pure function of e (stage k covers ``epochs_per_stage`` epochs; the last
+    stage lasts for the rest of training), so a resumed run continues where it stopped. The level is set
+    in ``on_train_epoch_start``: the DataModule renders images batch by batch from the current recipe,
+    so a change there reaches the very next training batch (no dataloader reload is involved).
+
+    The DataModule must provide ``set_train_level(**stage)`` and ``check_level(**stage)``.
+
+    Args:
+        stages: dataset parameters of each stage, e.g. ``[{shift_std_px: 0}, {shift_std_px: 1}]``.
+        epochs_per_stage: one number for all stages, or one per stage.
+    """
+
+    def __init__(
+        self, stages: Sequence[Mapping[str, float]], epochs_per_stage: int | Sequence[int] = 10
+    ) -> None:
+        super().__init__()
+        self.stages = [dict(stage) for stage in stages]
+        if not self.stages:
+            raise ConfigError("a curriculum needs at least one stage")
+        durations = (
+            [int(epochs_per_stage)] * len(self.stages)
+            if isinstance(epochs_per_stage, int)
+            else [int(epochs) for epochs in epochs_per_stage]
+        )
+        if len(durations) != len(self.stages) or any(epochs < 1 for epochs in durations):
+            raise ConfigError(
+                f"epochs_per_stage must be a positive number or one positive number per stage "
+                f"({len(self.stages)} stages), got {epochs_per_stage}"
+            )
+        self.durations = durations
+        self.stage_index = 0
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(self.durations)
+
+    def stage_at(self, epoch: int) -> int:
+        """Index of the stage that epoch ``epoch`` (0-based) trains on."""
+        end = 0
+        for index, epochs in enumerate(self.durations):
+            end += epochs
+            if epoch < end:
+                return index
+        return len(self.stages) - 1
+
+    def _apply(self, trainer: L.Trainer, epoch: int) -> None:
+        self.stage_index = self.stage_at(epoch)
+        trainer.datamodule.set_train_level(**self.stages[self.stage_index])
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for index, stage in enumerate(self.stages):
+            try:
+                trainer.datamodule.check_level(**stage)
+            except ConfigError as error:
+                raise ConfigError(f"curriculum stage {index} {stage}: {error}") from error
+        if trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.total_epochs:
+            log.warning(
+                "trainer.max_epochs=%d stops before the curriculum ends (%d epochs)",
+                trainer.max_epochs,
+                self.total_epochs,
+            )
+        self._apply(trainer, trainer.current_epoch)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._apply(trainer, trainer.current_epoch)
+        pl_module.log("curriculum/stage", float(self.stage_index), on_step=False, on_epoch=True)
+        for name, value in self.stages[self.stage_index].items():
+            pl_module.log(f"curriculum/{name}", float(value), on_step=False, on_epoch=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stages": self.stages, "durations": self.durations, "stage_index": self.stage_index}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("stages") != self.stages or state_dict.get("durations") != self.durations:
+            log.warning(
+                "the checkpoint was trained with another curriculum (%s x %s); continuing with the "
+                "configured one",
+                state_dict.get("stages"),
+                state_dict.get("durations"),
+            )
+        self.stage_index = int(state_dict.get("stage_index", 0))

@@ -1,0 +1,51 @@
+"""Reading stn_fovea checkpoints back: validation, the stored run config, the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from stn_fovea.callbacks.run_config import CHECKPOINT_KEY
+from stn_fovea.errors import CheckpointError
+from stn_fovea.models.module import GlimpseModule
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file on the CPU and check that stn_fovea wrote it.
+
+    Raises:
+        CheckpointError: the path does not exist, is not a readable checkpoint, or lacks the run config
+            that stn_fovea stores in every checkpoint.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint {path} does not exist. Checkpoints are in <run dir>/checkpoints/ "
+            "(last.ckpt and the best by validation accuracy); pass one with ckpt_path=<file>."
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # any unpickling failure means "not a checkpoint"
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a stn_fovea checkpoint (it has no '{CHECKPOINT_KEY}' run config). Use a "
+            "checkpoint written by `python -m stn_fovea.train`."
+        )
+    return checkpoint
+
+
+def run_config(checkpoint: dict[str, Any]) -> DictConfig:
+    """The resolved configuration of the run that wrote ``checkpoint``."""
+    return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+
+
+def load_module(checkpoint: dict[str, Any], config: DictConfig | None = None) -> GlimpseModule:
+    """Rebuild the LightningModule of a checkpoint from its config and load its weights."""
+    module = instantiate((config or run_config(checkpoint)).model)
+    module.load_state_dict(checkpoint["state_dict"])
+    return module

@@ -1,0 +1,210 @@
+"""LightningDataModule for the noisy MNIST experiments.
+
+The DataLoaders only carry raw uint8 digits, labels and dataset indices. The noisy images are rendered
+batch-wise on the training device in ``on_after_batch_transfer``, by a pure generator ("recipe"), from
+per-sample keys ``(seed, split, index, curriculum level)``. Validation and test images are therefore the
+same for every run and model with the same data seed, and a curriculum only has to swap the recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.mnist import Digits, load_mnist
+from stn_fovea.data.shifted_digits import ShiftedDigits
+from stn_fovea.errors import ConfigError
+
+TRAIN, VAL, VAL_LEVEL, TEST = "train", "val", "val_level", "test"
+
+
+class DigitBatches(Dataset):
+    """A subset of MNIST digits that fetches whole batches at once and tags them with a source name."""
+
+    def __init__(self, digits: Digits, indices: Tensor, source: str) -> None:
+        self.digits, self.indices, self.source = digits, indices, source
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitems__(self, positions: list[int]) -> dict[str, Any]:
+        index = self.indices[torch.as_tensor(positions, dtype=torch.int64)]
+        return {
+            "digit": self.digits.images[index],
+            "label": self.digits.labels[index],
+            "index": index,
+            "source": self.source,
+        }
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        return self.__getitems__([position])
+
+
+def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """Collate function for :class:`DigitBatches`, whose items already are batches."""
+    return batch
+
+
+class NoisyMNIST28(L.LightningDataModule):
+    """Noisy, shifted 28x28 MNIST (whatwhere.md 1.2).
+
+    Args:
+        data_dir: root holding ``MNIST/raw`` (downloaded there when missing and ``download``).
+        seed: data seed; with it, every sample is a function of (split, index, level).
+        val_size: digits held out of MNIST train for validation.
+        train_size, test_size: use only the first N digits (quick runs); None = all.
+        shift_std_px: shift std of the training set before any curriculum stage.
+        val_shift_std_px: the fixed validation protocol ("general" accuracy, used to pick the best
+            checkpoint); a second validation set follows the curriculum level.
+        test_protocols: name -> shift std of each fixed test set.
+        resample_every_epoch: draw a fresh training set every epoch (the reference keeps it fixed
+            within a curriculum stage).
+        Other arguments are the :class:`ShiftedDigits` recipe.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        download: bool = True,
+        seed: int = 0,
+        batch_size: int = 100,
+        eval_batch_size: int = 1000,
+        num_workers: int = 0,
+        val_size: int = 5000,
+        train_size: int | None = None,
+        test_size: int | None = None,
+        shift_std_px: float = 0.0,
+        shift_max_px: int = 25,
+        contrast: float | Sequence[float] = (0.3, 0.7),
+        noise: float = 0.75,
+        sf_0: float = 0.1,
+        B_sf: float = 0.1,
+        quantize: bool = True,
+        val_shift_std_px: float = 15.0,
+        test_protocols: Mapping[str, float] | None = None,
+        resample_every_epoch: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or eval_batch_size <= 0:
+            raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
+        if not 0 < val_size < 60000:
+            raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
+        self.data_dir, self.download, self.seed = Path(data_dir), download, seed
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
+        self.resample_every_epoch = resample_every_epoch
+        self.train_recipe = ShiftedDigits(
+            shift_std_px=shift_std_px,
+            shift_max_px=shift_max_px,
+            contrast=tuple(contrast) if not isinstance(contrast, (int, float)) else contrast,
+            noise=noise,
+            sf_0=sf_0,
+            B_sf=B_sf,
+            quantize=quantize,
+        )
+        self.val_recipe = self.train_recipe.with_level(shift_std_px=val_shift_std_px)
+        protocols = dict(test_protocols or {"central": 0.0, "general": 15.0})
+        self.test_recipes = {
+            name: self.train_recipe.with_level(shift_std_px=std) for name, std in protocols.items()
+        }
+        self._train: DigitBatches | None = None
+        self._val: DigitBatches | None = None
+        self._test: Digits | None = None
+
+    # -- curriculum -------------------------------------------------------------------------------
+    def set_train_level(self, **level: float) -> None:
+        """Apply a curriculum stage (e.g. ``shift_std_px=3``) to training and the val_level set."""
+        self.train_recipe = self.train_recipe.with_level(**level)
+
+    def check_level(self, **level: float) -> None:
+        """Raise a ConfigError now if a curriculum stage is invalid for this dataset."""
+        self.train_recipe.with_level(**level)
+
+    @property
+    def train_level(self) -> dict[str, float]:
+        return {"shift_std_px": self.train_recipe.shift_std_px}
+
+    # -- data ---------------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        load_mnist(self.data_dir, train=True, download=self.download)
+        load_mnist(self.data_dir, train=False, download=self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._train is None:
+            train = load_mnist(self.data_dir, train=True, download=self.download)
+            order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(self.seed))
+            val_indices, train_indices = order[: self.val_size], order[self.val_size :]
+            if self.train_size is not None:
+                train_indices = train_indices[: self.train_size]
+            self._train = DigitBatches(train, train_indices, TRAIN)
+            self._val = DigitBatches(train, val_indices, VAL)
+        if self._test is None:
+            self._test = load_mnist(self.data_dir, train=False, download=self.download)
+
+    @property
+    def test_digits(self) -> Digits:
+        """The MNIST test digits used by the test protocols (first ``test_size`` if set)."""
+        self.setup("test")
+        assert self._test is not None
+        count = self.test_size or len(self._test.labels)
+        return Digits(self._test.images[:count], self._test.labels[:count])
+
+    def _loader(self, dataset: DigitBatches, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=keep_batch,
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self._train is not None, "call setup() first"
+        return self._loader(self._train, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        assert self._val is not None, "call setup() first"
+        level = DigitBatches(self._val.digits, self._val.indices, VAL_LEVEL)
+        return [self._loader(self._val, self.eval_batch_size, False), self._loader(level, self.eval_batch_size, False)]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        digits = self.test_digits
+        indices = torch.arange(len(digits.labels))
+        return [
+            self._loader(DigitBatches(digits, indices, f"{TEST}/{name}"), self.eval_batch_size, False)
+            for name in self.test_recipes
+        ]
+
+    # -- rendering ------------------------------------------------------------------------------------
+    def recipe_for(self, source: str) -> tuple[ShiftedDigits, str]:
+        """The recipe and key split of a batch source ("train", "val", "val_level", "test/<name>")."""
+        if source == TRAIN:
+            return self.train_recipe, TRAIN
+        if source == VAL:
+            return self.val_recipe, VAL
+        if source == VAL_LEVEL:
+            return self.train_recipe, VAL
+        if source.startswith(f"{TEST}/") and source[len(TEST) + 1 :] in self.test_recipes:
+            return self.test_recipes[source[len(TEST) + 1 :]], TEST
+        raise KeyError(f"unknown batch source {source!r}")
+
+    def render(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Turn a batch of raw digits into noisy images (on the batch's device)."""
+        recipe, split = self.recipe_for(batch["source"])
+        parts: list[int | float | str] = [self.seed, split, recipe.level]
+        if batch["source"] == TRAIN and self.resample_every_epoch and self.trainer is not None:
+            parts.append(self.trainer.current_epoch)
+        keys = sample_keys(batch["index"], *parts)
+        images, shifts, contrast = recipe(batch["digit"], keys)
+        return {**batch, "image": images, "shift": shifts, "contrast": contrast}
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        return self.render(batch)

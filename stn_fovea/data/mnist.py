@@ -1,0 +1,39 @@
+"""MNIST digits as uint8 tensors, through ``torchvision.datasets.MNIST``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from torch import Tensor
+from torchvision.datasets import MNIST
+
+from stn_fovea.errors import DataNotFoundError
+
+
+class Digits(NamedTuple):
+    """MNIST images (N, 28, 28) uint8 and labels (N,) int64."""
+
+    images: Tensor
+    labels: Tensor
+
+
+def load_mnist(root: str | Path, train: bool, download: bool = True) -> Digits:
+    """Load the MNIST train or test split from ``root`` (torchvision's layout: ``<root>/MNIST/raw``).
+
+    With ``download=True`` torchvision fetches the files when they are missing; offline, or with
+    ``download=False``, a missing dataset raises :class:`DataNotFoundError` that says where we looked.
+    """
+    root = Path(root).expanduser()
+    try:
+        dataset = MNIST(root=str(root), train=train, download=download)
+    except (RuntimeError, OSError) as error:
+        where = root.resolve() / "MNIST" / "raw"
+        how = "the download failed" if download else "downloading is off (data.download=false)"
+        raise DataNotFoundError(
+            f"MNIST was not found in {where} and {how}: {error}\n"
+            "Point the data root at a folder that holds MNIST/raw (torchvision's layout), with the "
+            "environment variable STN_FOVEA_DATA=/path/to/data or the override paths.data_dir=/path/to/data, "
+            "or run once with internet access so that torchvision can download it."
+        ) from error
+    return Digits(dataset.data, dataset.targets)

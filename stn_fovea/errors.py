@@ -1,0 +1,54 @@
+"""User-facing errors: one clear message that says what was wrong and how to fix it.
+
+Entry points catch :class:`UserError` (also when Hydra's ``instantiate`` wraps it) and print its
+message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.errors import InstantiationException
+
+
+class UserError(Exception):
+    """An error caused by the user's input (configuration, paths, data), not by a bug."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class DataNotFoundError(UserError, FileNotFoundError):
+    """A dataset is missing and could not be downloaded."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint path does not exist or is not a stn_fovea checkpoint."""
+
+
+def find_user_error(error: BaseException) -> UserError | None:
+    """The :class:`UserError` behind ``error``, following the ``__cause__``/``__context__`` chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextmanager
+def user_errors_exit(exit_code: int = 2) -> Iterator[None]:
+    """Turn a :class:`UserError` (possibly wrapped by Hydra) into a message on stderr and an exit code."""
+    try:
+        yield
+    except (UserError, InstantiationException) as error:
+        cause = find_user_error(error)
+        if cause is None:
+            raise
+        print(f"stn_fovea: error: {cause}", file=sys.stderr)
+        sys.exit(exit_code)

@@ -1,0 +1,29 @@
+"""Classifiers that read a glimpse."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class WhatNet(nn.Module):
+    """The reference "What" LeNet (whatwhere.md section 2), identical to the PyTorch MNIST example.
+
+    conv 1->20 k5, ReLU, maxpool 2; conv 20->50 k5, ReLU, maxpool 2; fc 800->500, ReLU; fc 500->10.
+    Input (B, 1, 28, 28) in [0, 1]; output logits (B, num_classes).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 20, kernel_size=5)
+        self.conv2 = nn.Conv2d(20, 50, kernel_size=5)
+        self.fc1 = nn.Linear(4 * 4 * 50, 500)
+        self.fc2 = nn.Linear(500, num_classes)
+
+    def forward(self, glimpse: Tensor) -> Tensor:
+        if glimpse.shape[-2:] != (28, 28):
+            raise ValueError(f"WhatNet reads 28x28 glimpses, got {tuple(glimpse.shape[-2:])}")
+        x = F.max_pool2d(F.relu(self.conv1(glimpse)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(x)

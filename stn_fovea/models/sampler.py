@@ -1,0 +1,46 @@
+"""Differentiable glimpse sampling with ``affine_grid`` + ``grid_sample``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PADDING_MODES = ("zeros", "border", "reflection")
+
+
+class AffineSampler(nn.Module):
+    """Sample an ``output_size`` glimpse from an image through an affine theta.
+
+    Args:
+        output_size: (height, width) of the glimpse in pixels; None keeps the input size.
+        align_corners: passed to both affine_grid and grid_sample (they must agree).
+        padding_mode: value outside the image: "zeros" (the reference), "border" or "reflection".
+        mode: "bilinear" (the reference) or "nearest".
+    """
+
+    def __init__(
+        self,
+        output_size: Sequence[int] | None = None,
+        align_corners: bool = False,
+        padding_mode: str = "zeros",
+        mode: str = "bilinear",
+    ) -> None:
+        super().__init__()
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        if mode not in ("bilinear", "nearest"):
+            raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+        self.output_size = tuple(output_size) if output_size is not None else None
+        self.align_corners, self.padding_mode, self.mode = align_corners, padding_mode, mode
+
+    def forward(self, image: Tensor, theta: Tensor) -> Tensor:
+        """image (B, C, H, W), theta (B, 2, 3) -> glimpse (B, C, *output_size)."""
+        height, width = self.output_size or image.shape[-2:]
+        grid = F.affine_grid(
+            theta, [image.shape[0], image.shape[1], height, width], align_corners=self.align_corners
+        )
+        return F.grid_sample(
+            image, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners
+        )
