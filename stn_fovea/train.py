@@ -70,7 +70,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.interrupted:
         log.warning("training was interrupted; checkpoints are in %s", output_dir / "checkpoints")
         return {}
-    checkpoint = next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint)), None)
+    checkpoint = next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}

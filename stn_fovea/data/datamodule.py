@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.mnist import Digits, load_mnist
@@ -47,6 +47,27 @@ class DigitBatches(Dataset):
         return self.__getitems__([position])
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A random order that is a function of (seed, epoch) only.
+
+    Lightning calls ``set_epoch`` at the start of every epoch, so a run resumed from a checkpoint sees
+    exactly the batches the uninterrupted run would have seen.
+    """
+
+    def __init__(self, length: int, seed: int) -> None:
+        self.length, self.seed, self.epoch = length, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):  # type: ignore[override]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.length, generator=generator).tolist())
+
+
 def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
     """Collate function for :class:`DigitBatches`, whose items already are batches."""
     return batch
@@ -58,6 +79,7 @@ class NoisyMNIST28(L.LightningDataModule):
     Args:
         data_dir: root holding ``MNIST/raw`` (downloaded there when missing and ``download``).
         seed: data seed; with it, every sample is a function of (split, index, level).
+        shuffle_seed: seed of the training order (a function of (shuffle_seed, epoch)).
         val_size: digits held out of MNIST train for validation.
         train_size, test_size: use only the first N digits (quick runs); None = all.
         shift_std_px: shift std of the training set before any curriculum stage.
@@ -74,6 +96,7 @@ class NoisyMNIST28(L.LightningDataModule):
         data_dir: str | Path,
         download: bool = True,
         seed: int = 0,
+        shuffle_seed: int = 0,
         batch_size: int = 100,
         eval_batch_size: int = 1000,
         num_workers: int = 0,
@@ -96,7 +119,7 @@ class NoisyMNIST28(L.LightningDataModule):
             raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
         if not 0 < val_size < 60000:
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
-        self.data_dir, self.download, self.seed = Path(data_dir), download, seed
+        self.data_dir, self.download, self.seed, self.shuffle_seed = Path(data_dir), download, seed, shuffle_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
         self.resample_every_epoch = resample_every_epoch
@@ -160,7 +183,7 @@ class NoisyMNIST28(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(len(dataset), self.shuffle_seed) if shuffle else None,
             num_workers=self.num_workers,
             collate_fn=keep_batch,
             persistent_workers=False,

@@ -1,0 +1,62 @@
+"""`python -m stn_fovea.evaluate ckpt_path=<checkpoint>`: fixed test sets, shift map, figures, JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+
+from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
+from stn_fovea.errors import ConfigError, user_errors_exit
+from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda was asked for but no CUDA device is available; use device=cpu")
+    if choice not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {choice!r}")
+    return torch.device(choice)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate the checkpoint ``cfg.ckpt_path`` with the data settings of the run that wrote it."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    run = run_config(checkpoint)
+    run.data.data_dir = cfg.paths.data_dir  # the data live where this machine keeps them
+    if cfg.get("noise") is not None:
+        run.data.noise = float(cfg.noise)
+    if cfg.get("test_size") is not None:
+        run.data.test_size = int(cfg.test_size)
+    module = load_module(checkpoint, run).to(_device(cfg.device))
+    datamodule = instantiate(run.data)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    output_dir = Path(cfg.paths.output_dir)
+    metrics = evaluate_model(
+        module, datamodule, EvaluationSettings(**cfg.eval), output_dir, str(run.model_name),
+        checkpoint=str(Path(cfg.ckpt_path).resolve()),
+    )
+    console = Console(stderr=True)
+    console.rule("[bold]stn_fovea evaluation")
+    for name, value in metrics["accuracy"].items():
+        console.print(f"{name:>10} accuracy: {value:.4f}  (noise {metrics['noise']})")
+    console.print(f"figures, metrics.json: {output_dir.resolve()}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    with user_errors_exit():
+        evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

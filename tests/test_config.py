@@ -1,0 +1,73 @@
+"""Every config group option composes, and its objects instantiate."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from stn_fovea.callbacks.curriculum import Curriculum
+from stn_fovea.data.datamodule import NoisyMNIST28
+from stn_fovea.models.module import GlimpseModule
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("optimizer", options("optimizer"))
+def test_models_and_optimizers_compose(compose_train, model, optimizer):
+    cfg = compose_train(f"model={model}", f"optimizer={optimizer}")
+    module = instantiate(cfg.model)
+    assert isinstance(module, GlimpseModule)
+    assert type(module.configure_optimizers()).__name__.lower() == optimizer
+    assert cfg.model_name == model
+
+
+@pytest.mark.parametrize("scheduler", options("scheduler"))
+def test_schedulers_compose(compose_train, scheduler):
+    cfg = compose_train(f"scheduler={scheduler}")
+    configured = instantiate(cfg.model).configure_optimizers()
+    assert type(configured["lr_scheduler"]["scheduler"]).__name__.lower().startswith(scheduler)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose_and_cite_their_source(compose_train, experiment):
+    cfg = compose_train(f"experiment={experiment}")
+    assert isinstance(instantiate(cfg.data), NoisyMNIST28)
+    assert isinstance(instantiate(cfg.model), GlimpseModule)
+    assert isinstance(instantiate(cfg.curriculum), Curriculum)
+    header = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()[1]
+    assert header.startswith("# ") and len(header) > 20
+
+
+def test_reference_protocols_have_the_published_parameters(compose_train):
+    stn = compose_train("experiment=stn28_reference")
+    assert (stn.data.noise, stn.optimizer.lr, stn.curriculum.epochs_per_stage) == (0.75, 0.01, 10)
+    assert [stage["shift_std_px"] for stage in stn.curriculum.stages] == list(range(16))
+    assert OmegaConf.to_container(stn.data.contrast) == [0.3, 0.7]
+    what = compose_train("experiment=what28_reference")
+    assert (what.data.noise, what.optimizer._target_, what.optimizer.lr) == (1.0, "torch.optim.Adam", 0.005)
+    assert instantiate(what.curriculum).total_epochs == 80
+
+
+@pytest.mark.parametrize("group", ["data", "curriculum", "trainer", "logger", "callbacks", "paths", "eval"])
+def test_every_option_of_the_other_groups_composes(compose_train, group):
+    for option in options(group):
+        cfg = compose_train(f"{group}={option}")
+        node = cfg[group]
+        if group == "trainer":
+            assert node._target_.endswith("Trainer")
+        elif group in ("logger", "callbacks"):
+            assert all(instantiate(child) is not None for child in node.values())
+        elif group in ("data", "curriculum") and node.get("_target_"):
+            assert instantiate(node) is not None
+
+
+@pytest.mark.parametrize("name", ["evaluate", "bench"])
+def test_other_entry_point_configs_compose(compose_train, name):
+    cfg = compose_train(config_name=name)
+    assert cfg.paths.data_dir
