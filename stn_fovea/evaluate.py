@@ -8,11 +8,11 @@ from typing import Any
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
-from stn_fovea.errors import ConfigError, user_errors_exit
+from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
 
 
@@ -28,6 +28,8 @@ def _device(choice: str) -> torch.device:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate the checkpoint ``cfg.ckpt_path`` with the data settings of the run that wrote it."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise CheckpointError("no checkpoint given: pass ckpt_path=<run dir>/checkpoints/<file>.ckpt")
     checkpoint = read_checkpoint(cfg.ckpt_path)
     run = run_config(checkpoint)
     run.data.data_dir = cfg.paths.data_dir  # the data live where this machine keeps them

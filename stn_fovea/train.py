@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     curriculum: Curriculum | None = None
     if cfg.get("curriculum") and cfg.curriculum.get("_target_"):
         curriculum = instantiate(cfg.curriculum)
+        curriculum.check(datamodule)
         callbacks.append(curriculum)
     callbacks.append(StoreRunConfig(resolved))
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))

@@ -66,12 +66,16 @@ class Curriculum(Callback):
         self.stage_index = self.stage_at(epoch)
         trainer.datamodule.set_train_level(**self.stages[self.stage_index])
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def check(self, datamodule: L.LightningDataModule) -> None:
+        """Raise a ConfigError naming the first stage that the DataModule rejects."""
         for index, stage in enumerate(self.stages):
             try:
-                trainer.datamodule.check_level(**stage)
+                datamodule.check_level(**stage)
             except ConfigError as error:
                 raise ConfigError(f"curriculum stage {index} {stage}: {error}") from error
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check(trainer.datamodule)
         if trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.total_epochs:
             log.warning(
                 "trainer.max_epochs=%d stops before the curriculum ends (%d epochs)",

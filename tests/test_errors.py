@@ -1,0 +1,83 @@
+"""Bad input gets one clear message (no traceback) from the command-line entry points."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.datasets import MNIST
+
+from conftest import ROOT, data_root
+from stn_fovea.checkpoint import read_checkpoint
+from stn_fovea.data.mnist import load_mnist
+from stn_fovea.errors import CheckpointError, DataNotFoundError
+
+QUICK = ["data.train_size=100", "data.val_size=100", "data.test_size=100", "trainer.max_epochs=1", "evaluate=false"]
+
+
+def run_cli(module: str, *overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides, f"paths.log_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def assert_clear_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+
+
+def test_unknown_model_name_lists_the_options(tmp_path):
+    result = run_cli("stn_fovea.train", "model=resnet", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "model/resnet", "Available options", "stn", "what")
+
+
+def test_unknown_data_name(tmp_path):
+    assert_clear_error(run_cli("stn_fovea.train", "data=cifar", *QUICK, tmp_path=tmp_path), "data/cifar")
+
+
+@pytest.mark.parametrize("contrast", ["1.5", "0", "[0.3,1.2]"])
+def test_contrast_outside_zero_one(tmp_path, contrast):
+    result = run_cli("stn_fovea.train", f"data.contrast={contrast}", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "stn_fovea: error:", "contrast must lie in (0, 1]")
+
+
+def test_negative_shift_std_in_data_or_curriculum(tmp_path):
+    result = run_cli("stn_fovea.train", "data.shift_std_px=-1", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "shift_std_px must be >= 0")
+    result = run_cli("stn_fovea.train", "curriculum.stages=[{shift_std_px:2},{shift_std_px:-3}]", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "curriculum stage 1", "shift_std_px must be >= 0")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_missing_mnist_says_where_it_looked_and_how_to_fix_it(tmp_path):
+    empty = tmp_path / "empty"
+    result = run_cli("stn_fovea.train", f"paths.data_dir={empty}", "data.download=false", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, f"{empty}/MNIST/raw", "STN_FOVEA_DATA", "paths.data_dir")
+
+
+def test_offline_download_failure_is_a_data_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there: like offline
+    with pytest.raises(DataNotFoundError, match="download failed"):
+        load_mnist(tmp_path, train=False, download=True)
+
+
+def test_bad_checkpoint_paths(tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    for module in ("stn_fovea.train", "stn_fovea.evaluate"):
+        assert_clear_error(run_cli(module, f"ckpt_path={missing}", *(QUICK if "train" in module else []), tmp_path=tmp_path),
+                           "does not exist")
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}, "epoch": 3}, foreign)
+    assert_clear_error(run_cli("stn_fovea.evaluate", f"ckpt_path={foreign}", tmp_path=tmp_path), "not a stn_fovea checkpoint")
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        read_checkpoint(text)
+    assert_clear_error(run_cli("stn_fovea.evaluate", tmp_path=tmp_path), "no checkpoint given")
