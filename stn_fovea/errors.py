@@ -10,8 +10,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hydra.errors import InstantiationException
-
 
 class UserError(Exception):
     """An error caused by the user's input (configuration, paths, data), not by a bug."""
@@ -43,10 +41,14 @@ def find_user_error(error: BaseException) -> UserError | None:
 
 @contextmanager
 def user_errors_exit(exit_code: int = 2) -> Iterator[None]:
-    """Turn a :class:`UserError` (possibly wrapped by Hydra) into a message on stderr and an exit code."""
+    """Turn a :class:`UserError` into a message on stderr and an exit code.
+
+    The error may arrive wrapped (Hydra's ``instantiate``, an OmegaConf resolver, a Lightning hook):
+    the exception chain is searched; anything else is a bug and keeps its traceback.
+    """
     try:
         yield
-    except (UserError, InstantiationException) as error:
+    except Exception as error:
         cause = find_user_error(error)
         if cause is None:
             raise

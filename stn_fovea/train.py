@@ -20,8 +20,10 @@ from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.errors import user_errors_exit
 from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
+from stn_fovea.resolvers import register as register_resolvers
 
 log = logging.getLogger(__name__)
+register_resolvers()
 DEFAULT_EPOCHS_WITHOUT_CURRICULUM = 10
 
 

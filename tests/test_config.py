@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import stn_fovea.resolvers
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -11,6 +12,7 @@ from stn_fovea.data.datamodule import NoisyMNIST28
 from stn_fovea.models.module import GlimpseModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+stn_fovea.resolvers.register()
 
 
 def options(group: str) -> list[str]:
@@ -71,3 +73,11 @@ def test_every_option_of_the_other_groups_composes(compose_train, group):
 def test_other_entry_point_configs_compose(compose_train, name):
     cfg = compose_train(config_name=name)
     assert cfg.paths.data_dir
+
+
+def test_sweep_jobs_get_gpus_round_robin():
+    from stn_fovea.resolvers import device_for_job
+
+    assert [device_for_job(job, 4) for job in range(6)] == [0, 1, 2, 3, 0, 1]
+    with pytest.raises(ValueError, match="no CUDA device"):
+        device_for_job(0, 0)
