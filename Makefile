@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export STN_FOVEA_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install train test test-slow bench tensorboard clean
+.PHONY: install train test test-slow lint bench tensorboard clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m slow $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check stn_fovea tests
+	$(VENV)/bin/ruff format --check stn_fovea tests
 
 bench: install
 	$(PY) -m stn_fovea.bench $(ARGS)

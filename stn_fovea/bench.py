@@ -26,13 +26,15 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def samples_per_second(step: Callable[[], None], batch: int, device: torch.device, min_seconds: float) -> float:
+def samples_per_second(
+    step: Callable[[], None], batch: int, device: torch.device, min_seconds: float
+) -> float:
     """Run ``step`` (one batch) for at least ``min_seconds`` after two warm-up calls."""
     for _ in range(2):
         step()
     _synchronise(device)
     calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_seconds:
+    while time.perf_counter() - start < min_seconds:
         step()
         calls += 1
         if calls % 5 == 0:
@@ -78,7 +80,9 @@ def devices(choice: str) -> list[torch.device]:
 def main(cfg: DictConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    table = Table(title=f"stn_fovea benchmark (torch {torch.__version__}, {torch.get_num_threads()} CPU threads)")
+    table = Table(
+        title=f"stn_fovea benchmark (torch {torch.__version__}, {torch.get_num_threads()} CPU threads)"
+    )
     for column in ("what", "device", "batch", "samples/s"):
         table.add_column(column, justify="right" if column in ("batch", "samples/s") else "left")
     for device in devices(cfg.device):

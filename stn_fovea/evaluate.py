@@ -43,7 +43,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("test")
     output_dir = Path(cfg.paths.output_dir)
     metrics = evaluate_model(
-        module, datamodule, EvaluationSettings(**cfg.eval), output_dir, str(run.model_name),
+        module,
+        datamodule,
+        EvaluationSettings(**cfg.eval),
+        output_dir,
+        str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
     )
     console = Console(stderr=True)

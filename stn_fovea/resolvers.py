@@ -12,7 +12,9 @@ from stn_fovea.errors import ConfigError
 def device_for_job(job_num: int, device_count: int) -> int:
     """Round-robin device index of sweep job ``job_num`` over ``device_count`` devices."""
     if device_count < 1:
-        raise ConfigError("trainer=gpu_sweep found no CUDA device: use trainer=cpu (or trainer=default) for this sweep")
+        raise ConfigError(
+            "trainer=gpu_sweep found no CUDA device: use trainer=cpu (or trainer=default) for this sweep"
+        )
     return job_num % device_count
 
 

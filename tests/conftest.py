@@ -32,7 +32,7 @@ def mnist_root() -> Path:
 
 @pytest.fixture
 def compose_train(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
-    """Compose conf/train.yaml with overrides, outputs under tmp_path, as `python -m stn_fovea.train` would."""
+    """Compose conf/train.yaml with overrides and outputs under tmp_path, as `stn_fovea.train` would."""
 
     def _compose(*overrides: str, config_name: str = "train", output: str = "run") -> DictConfig:
         GlobalHydra.instance().clear()

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-import stn_fovea.resolvers
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import stn_fovea.resolvers
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.data.datamodule import NoisyMNIST28
 from stn_fovea.models.module import GlimpseModule
@@ -52,7 +52,11 @@ def test_reference_protocols_have_the_published_parameters(compose_train):
     assert [stage["shift_std_px"] for stage in stn.curriculum.stages] == list(range(16))
     assert OmegaConf.to_container(stn.data.contrast) == [0.3, 0.7]
     what = compose_train("experiment=what28_reference")
-    assert (what.data.noise, what.optimizer._target_, what.optimizer.lr) == (1.0, "torch.optim.Adam", 0.005)
+    assert (what.data.noise, what.optimizer._target_, what.optimizer.lr) == (
+        1.0,
+        "torch.optim.Adam",
+        0.005,
+    )
     assert instantiate(what.curriculum).total_epochs == 80
 
 

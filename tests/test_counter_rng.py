@@ -1,6 +1,13 @@
 import torch
 
-from stn_fovea.data.counter_rng import mix32, normal, normal_fields, sample_keys, stable_code, uniform
+from stn_fovea.data.counter_rng import (
+    mix32,
+    normal,
+    normal_fields,
+    sample_keys,
+    stable_code,
+    uniform,
+)
 
 
 def test_mix32_is_a_bijection_on_a_sample_of_inputs():
@@ -25,7 +32,11 @@ def test_keys_depend_on_every_part_and_on_the_index():
     index = torch.arange(10)
     base = sample_keys(index, 0, "train", 3.0)
     assert torch.equal(base, sample_keys(index, 0, "train", 3.0))
-    for other in (sample_keys(index, 1, "train", 3.0), sample_keys(index, 0, "val", 3.0), sample_keys(index, 0, "train", 4.0)):
+    for other in (
+        sample_keys(index, 1, "train", 3.0),
+        sample_keys(index, 0, "val", 3.0),
+        sample_keys(index, 0, "train", 4.0),
+    ):
         assert not torch.any(other == base)
     assert torch.unique(base).numel() == 10
     assert stable_code(2.5) == stable_code(2.5000001)

@@ -5,7 +5,12 @@ import torch
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.mixing import minmax_normalise, opaque_max_mix, sample_contrast
-from stn_fovea.data.noise import michelson_rectify, motion_cloud_envelope, motion_cloud_noise, radial_frequency
+from stn_fovea.data.noise import (
+    michelson_rectify,
+    motion_cloud_envelope,
+    motion_cloud_noise,
+    radial_frequency,
+)
 from stn_fovea.data.placement import sample_gaussian_shifts, translate
 from stn_fovea.data.shifted_digits import ShiftedDigits, contrast_range
 from stn_fovea.errors import ConfigError
@@ -104,9 +109,7 @@ def test_noise_power_spectrum_follows_the_envelope_and_peaks_near_sf0():
     # Power ~ E(f)^2 = f^-2 exp(-ln(f/sf_0)^2 / ln(2)^2): its peak is at sf_0 * exp(-ln(2)^2) = 0.062
     peak = float(centres[power[1:].argmax() + 1])
     assert 0.045 < peak < 0.085, peak
-    expected = (
-        torch.exp(-torch.log(centres / 0.1) ** 2 / math.log(2) ** 2) / centres**2
-    )
+    expected = torch.exp(-(torch.log(centres / 0.1) ** 2) / math.log(2) ** 2) / centres**2
     band = (centres > 0.02) & (centres < 0.3)
     correlation = torch.corrcoef(torch.stack((power[band].log(), expected[band].log())))[0, 1]
     assert float(correlation) > 0.99
@@ -125,9 +128,12 @@ def test_noise_against_motionclouds_radial_power_spectrum():
     import numpy as np
 
     fx, fy, ft = mc.get_grids(64, 64, 1)
-    envelope = mc.envelope_gabor(fx, fy, ft, sf_0=0.1, B_sf=0.1, B_theta=np.inf, V_X=0.0, V_Y=0.0, B_V=0.0, alpha=0.0)
+    envelope = mc.envelope_gabor(
+        fx, fy, ft, sf_0=0.1, B_sf=0.1, B_theta=np.inf, V_X=0.0, V_Y=0.0, B_V=0.0, alpha=0.0
+    )
     reference = torch.tensor(
-        np.stack([mc.rectif(mc.random_cloud(envelope, seed=s))[:, :, 0] for s in range(64)]), dtype=torch.float32
+        np.stack([mc.rectif(mc.random_cloud(envelope, seed=s))[:, :, 0] for s in range(64)]),
+        dtype=torch.float32,
     )
     ours = motion_cloud_noise(sample_keys(torch.arange(64), 0), 64)
     _, p_ref = radial_power(reference, 16)

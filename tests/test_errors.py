@@ -14,15 +14,32 @@ from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.data.mnist import load_mnist
 from stn_fovea.errors import CheckpointError, DataNotFoundError
 
-QUICK = ["data.train_size=100", "data.val_size=100", "data.test_size=100", "trainer.max_epochs=1", "evaluate=false"]
+QUICK = [
+    "data.train_size=100",
+    "data.val_size=100",
+    "data.test_size=100",
+    "trainer.max_epochs=1",
+    "evaluate=false",
+]
 
 
 def run_cli(module: str, *overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
-        [sys.executable, "-m", module, *overrides, f"paths.log_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            module,
+            *overrides,
+            f"paths.log_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -51,14 +68,25 @@ def test_contrast_outside_zero_one(tmp_path, contrast):
 def test_negative_shift_std_in_data_or_curriculum(tmp_path):
     result = run_cli("stn_fovea.train", "data.shift_std_px=-1", *QUICK, tmp_path=tmp_path)
     assert_clear_error(result, "shift_std_px must be >= 0")
-    result = run_cli("stn_fovea.train", "curriculum.stages=[{shift_std_px:2},{shift_std_px:-3}]", *QUICK, tmp_path=tmp_path)
+    result = run_cli(
+        "stn_fovea.train",
+        "curriculum.stages=[{shift_std_px:2},{shift_std_px:-3}]",
+        *QUICK,
+        tmp_path=tmp_path,
+    )
     assert_clear_error(result, "curriculum stage 1", "shift_std_px must be >= 0")
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_missing_mnist_says_where_it_looked_and_how_to_fix_it(tmp_path):
     empty = tmp_path / "empty"
-    result = run_cli("stn_fovea.train", f"paths.data_dir={empty}", "data.download=false", *QUICK, tmp_path=tmp_path)
+    result = run_cli(
+        "stn_fovea.train",
+        f"paths.data_dir={empty}",
+        "data.download=false",
+        *QUICK,
+        tmp_path=tmp_path,
+    )
     assert_clear_error(result, f"{empty}/MNIST/raw", "STN_FOVEA_DATA", "paths.data_dir")
 
 
@@ -71,11 +99,21 @@ def test_offline_download_failure_is_a_data_error(tmp_path, monkeypatch):
 def test_bad_checkpoint_paths(tmp_path):
     missing = tmp_path / "nope.ckpt"
     for module in ("stn_fovea.train", "stn_fovea.evaluate"):
-        assert_clear_error(run_cli(module, f"ckpt_path={missing}", *(QUICK if "train" in module else []), tmp_path=tmp_path),
-                           "does not exist")
+        assert_clear_error(
+            run_cli(
+                module,
+                f"ckpt_path={missing}",
+                *(QUICK if "train" in module else []),
+                tmp_path=tmp_path,
+            ),
+            "does not exist",
+        )
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {}, "epoch": 3}, foreign)
-    assert_clear_error(run_cli("stn_fovea.evaluate", f"ckpt_path={foreign}", tmp_path=tmp_path), "not a stn_fovea checkpoint")
+    assert_clear_error(
+        run_cli("stn_fovea.evaluate", f"ckpt_path={foreign}", tmp_path=tmp_path),
+        "not a stn_fovea checkpoint",
+    )
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")
     with pytest.raises(CheckpointError, match="not a readable"):

@@ -31,7 +31,9 @@ def test_identity_theta_returns_the_input(padding_mode):
 def test_translation_theta_moves_the_digit_by_the_expected_pixels(pixels):
     image = digit_image()
     theta = identity(2).clone()
-    theta[:, 0, 2] = 2.0 * pixels / 28  # affine_grid maps output to input: tx = 2 k / W shows content k px right
+    theta[:, 0, 2] = (
+        2.0 * pixels / 28
+    )  # affine_grid maps output to input: tx = 2 k / W shows content k px right
     glimpse = AffineSampler()(image, theta)
     # the content moves LEFT by k pixels: glimpse[..., c] == image[..., c + k]
     if pixels > 0:

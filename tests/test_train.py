@@ -13,7 +13,10 @@ from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.train import train
 
-RECORD = ("+callbacks.recorder._target_=recorders.EpochRecorder", "+callbacks.recorder.path=${paths.output_dir}/epochs.json")
+RECORD = (
+    "+callbacks.recorder._target_=recorders.EpochRecorder",
+    "+callbacks.recorder.path=${paths.output_dir}/epochs.json",
+)
 
 
 def epochs(output_dir: str) -> dict[int, dict]:
@@ -22,8 +25,13 @@ def epochs(output_dir: str) -> dict[int, dict]:
 
 @pytest.mark.parametrize("model", ["what", "stn"])
 def test_a_short_run_writes_checkpoints_logs_figures_and_metrics(compose_train, model):
-    cfg = compose_train(*TINY_RUN, f"model={model}", "curriculum.epochs_per_stage=1",
-                        "curriculum.stages=[{shift_std_px:0},{shift_std_px:2}]", "callbacks.glimpses.every_n_epochs=1")
+    cfg = compose_train(
+        *TINY_RUN,
+        f"model={model}",
+        "curriculum.epochs_per_stage=1",
+        "curriculum.stages=[{shift_std_px:0},{shift_std_px:2}]",
+        "callbacks.glimpses.every_n_epochs=1",
+    )
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     assert (run / "checkpoints" / "last.ckpt").is_file()
@@ -32,7 +40,13 @@ def test_a_short_run_writes_checkpoints_logs_figures_and_metrics(compose_train, 
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss_epoch", "val/acc", "val_level/acc", "curriculum/shift_std_px", "test/general/acc"} <= scalars
+    assert {
+        "train/loss_epoch",
+        "val/acc",
+        "val_level/acc",
+        "curriculum/shift_std_px",
+        "test/general/acc",
+    } <= scalars
     assert any(tag.startswith("lr-") for tag in scalars)
     assert "glimpses" in events.Tags()["images"]
     assert ("theta/tx" in events.Tags()["histograms"]) == (model == "stn")
@@ -42,13 +56,22 @@ def test_a_short_run_writes_checkpoints_logs_figures_and_metrics(compose_train, 
     written = json.loads((run / "eval" / "metrics.json").read_text())
     # the evaluation re-renders the same fixed test sets as trainer.test: same numbers
     for protocol in ("central", "general"):
-        assert written["accuracy"][protocol] == pytest.approx(metrics["test"][f"test/{protocol}/acc"], abs=1e-6)
+        assert written["accuracy"][protocol] == pytest.approx(
+            metrics["test"][f"test/{protocol}/acc"], abs=1e-6
+        )
     assert written["model"] == model
 
 
 def test_curriculum_switches_on_the_intended_epoch(compose_train):
-    cfg = compose_train(*TINY_RUN, *RECORD, "model=what", "evaluate=false", "curriculum.epochs_per_stage=2",
-                        "curriculum.stages=[{shift_std_px:0},{shift_std_px:4},{shift_std_px:8}]", "trainer.max_epochs=5")
+    cfg = compose_train(
+        *TINY_RUN,
+        *RECORD,
+        "model=what",
+        "evaluate=false",
+        "curriculum.epochs_per_stage=2",
+        "curriculum.stages=[{shift_std_px:0},{shift_std_px:4},{shift_std_px:8}]",
+        "trainer.max_epochs=5",
+    )
     train(cfg)
     record = epochs(cfg.paths.output_dir)
     assert [record[e]["shift_std_px"] for e in range(5)] == [0, 0, 4, 4, 8]
@@ -59,9 +82,17 @@ def test_curriculum_switches_on_the_intended_epoch(compose_train):
 
 
 def test_resume_continues_curriculum_optimiser_and_scheduler_exactly(compose_train):
-    common = (*TINY_RUN, *RECORD, "model=stn", "evaluate=false", "optimizer.momentum=0.9", "scheduler=step",
-              "scheduler.step_size=1", "curriculum.epochs_per_stage=2",
-              "curriculum.stages=[{shift_std_px:0},{shift_std_px:3}]")
+    common = (
+        *TINY_RUN,
+        *RECORD,
+        "model=stn",
+        "evaluate=false",
+        "optimizer.momentum=0.9",
+        "scheduler=step",
+        "scheduler.step_size=1",
+        "curriculum.epochs_per_stage=2",
+        "curriculum.stages=[{shift_std_px:0},{shift_std_px:3}]",
+    )
     straight = compose_train(*common, "trainer.max_epochs=4", output="straight")
     train(straight)
     first_half = compose_train(*common, "trainer.max_epochs=2", output="first_half")
@@ -83,12 +114,23 @@ def test_resume_continues_curriculum_optimiser_and_scheduler_exactly(compose_tra
 
 
 def test_evaluate_entry_point_on_a_checkpoint(compose_train):
-    run = compose_train(*TINY_RUN, "model=stn", "evaluate=false", "curriculum.epochs_per_stage=1",
-                        "curriculum.stages=[{shift_std_px:0}]")
+    run = compose_train(
+        *TINY_RUN,
+        "model=stn",
+        "evaluate=false",
+        "curriculum.epochs_per_stage=1",
+        "curriculum.stages=[{shift_std_px:0}]",
+    )
     train(run)
-    cfg = compose_train("eval.digits_per_cell=2", "eval.max_shift_px=2", "test_size=300", "noise=1.0",
-                        f"ckpt_path={Path(run.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
-                        config_name="evaluate", output="evaluation")
+    cfg = compose_train(
+        "eval.digits_per_cell=2",
+        "eval.max_shift_px=2",
+        "test_size=300",
+        "noise=1.0",
+        f"ckpt_path={Path(run.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
+        config_name="evaluate",
+        output="evaluation",
+    )
     metrics = evaluate(cfg)
     written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert written["noise"] == 1.0 and written["test_digits"] == 300

@@ -62,5 +62,5 @@ class GlimpseLogger(Callback):
         for writer in writers:
             writer.add_image("glimpses", grid, global_step=trainer.current_epoch)
             if output.theta is not None:
-                for name, values in zip(THETA_NAMES, output.theta.flatten(1).T):
+                for name, values in zip(THETA_NAMES, output.theta.flatten(1).T, strict=True):
                     writer.add_histogram(f"theta/{name}", values.cpu(), global_step=trainer.current_epoch)

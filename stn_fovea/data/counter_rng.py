@@ -107,7 +107,7 @@ def normal_fields(keys: Tensor, stream: int, shape: tuple[int, ...]) -> Tensor:
     seeds = mix32(keys.to(torch.int64) ^ mix32(torch.tensor(stream, device=keys.device) + _GOLDEN))
     fields = torch.empty((len(keys), *shape), dtype=torch.float32)
     generator = torch.Generator()
-    for field, seed in zip(fields, seeds.tolist()):
+    for field, seed in zip(fields, seeds.tolist(), strict=True):
         generator.manual_seed(seed)
         field.normal_(generator=generator)
     return fields.to(keys.device)

@@ -119,8 +119,17 @@ class NoisyMNIST28(L.LightningDataModule):
             raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
         if not 0 < val_size < 60000:
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
-        self.data_dir, self.download, self.seed, self.shuffle_seed = Path(data_dir), download, seed, shuffle_seed
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.data_dir, self.download, self.seed, self.shuffle_seed = (
+            Path(data_dir),
+            download,
+            seed,
+            shuffle_seed,
+        )
+        self.batch_size, self.eval_batch_size, self.num_workers = (
+            batch_size,
+            eval_batch_size,
+            num_workers,
+        )
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
         self.resample_every_epoch = resample_every_epoch
         self.train_recipe = ShiftedDigits(
@@ -196,7 +205,10 @@ class NoisyMNIST28(L.LightningDataModule):
     def val_dataloader(self) -> list[DataLoader]:
         assert self._val is not None, "call setup() first"
         level = DigitBatches(self._val.digits, self._val.indices, VAL_LEVEL)
-        return [self._loader(self._val, self.eval_batch_size, False), self._loader(level, self.eval_batch_size, False)]
+        return [
+            self._loader(self._val, self.eval_batch_size, False),
+            self._loader(level, self.eval_batch_size, False),
+        ]
 
     def test_dataloader(self) -> list[DataLoader]:
         digits = self.test_digits

@@ -90,6 +90,4 @@ def ring_means(accuracy_map: Tensor) -> dict[int, float]:
     half = (accuracy_map.shape[0] - 1) // 2
     offsets = torch.arange(-half, half + 1, dtype=torch.float32)
     radius = torch.sqrt(offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2).round().to(torch.int64)
-    return {
-        int(r): float(accuracy_map[radius == r].mean()) for r in torch.unique(radius) if r <= half
-    }
+    return {int(r): float(accuracy_map[radius == r].mean()) for r in torch.unique(radius) if r <= half}

@@ -19,7 +19,11 @@ def plot_shift_map(accuracy_map: Tensor, path: Path, title: str) -> None:
     half = (accuracy_map.shape[0] - 1) // 2
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     image = ax.imshow(
-        accuracy_map.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="upper",
+        accuracy_map.numpy(),
+        vmin=0.0,
+        vmax=1.0,
+        cmap="viridis",
+        origin="upper",
         extent=(-half - 0.5, half + 0.5, half + 0.5, -half - 0.5),
     )
     ax.set_xlabel("column shift j (px)")
@@ -32,7 +36,10 @@ def plot_shift_map(accuracy_map: Tensor, path: Path, title: str) -> None:
 
 
 def plot_ring_means(
-    ours: Mapping[int, float], path: Path, label: str, reference: Mapping[str, Mapping[int, float]] | None = None
+    ours: Mapping[int, float],
+    path: Path,
+    label: str,
+    reference: Mapping[str, Mapping[int, float]] | None = None,
 ) -> None:
     """Accuracy versus shift radius, ours solid and the reference study's curves dashed."""
     fig, ax = plt.subplots(figsize=(5.2, 3.6))

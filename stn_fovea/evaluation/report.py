@@ -35,7 +35,10 @@ class EvaluationSettings:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
     )
 
 
@@ -72,8 +75,14 @@ def evaluate_model(
             )
         if settings.shift_map:
             accuracy_map = shift_accuracy_map(
-                module, recipe, digits, datamodule.seed, settings.max_shift_px,
-                settings.digits_per_cell, settings.batch_size, progress,
+                module,
+                recipe,
+                digits,
+                datamodule.seed,
+                settings.max_shift_px,
+                settings.digits_per_cell,
+                settings.batch_size,
+                progress,
             )
     if settings.shift_map:
         np.save(out_dir / "shift_map.npy", accuracy_map.numpy())
@@ -89,7 +98,8 @@ def evaluate_model(
         }
         plot_shift_map(accuracy_map, out_dir / "shift_map.png", f"{model_name}: accuracy by shift")
         reference = {
-            name: curve for name, curve in SHIFT_MAP_RING_MEANS_28.items()
+            name: curve
+            for name, curve in SHIFT_MAP_RING_MEANS_28.items()
             if name == model_name or model_name not in SHIFT_MAP_RING_MEANS_28
         }
         plot_ring_means(rings, out_dir / "ring_means.png", model_name, reference)
@@ -102,19 +112,27 @@ def evaluate_model(
 
 @torch.no_grad()
 def _glimpse_figure(
-    module: GlimpseModule, datamodule: NoisyMNIST28, settings: EvaluationSettings, out_dir: Path, model_name: str
+    module: GlimpseModule,
+    datamodule: NoisyMNIST28,
+    settings: EvaluationSettings,
+    out_dir: Path,
+    model_name: str,
 ) -> None:
     digits = datamodule.test_digits
     count = min(settings.num_glimpses, len(digits.labels))
     index = torch.arange(count)
-    batch = datamodule.render({
-        "digit": digits.images[index].to(module.device),
-        "label": digits.labels[index].to(module.device),
-        "index": index.to(module.device),
-        "source": f"{TEST}/{settings.map_protocol}",
-    })
+    batch = datamodule.render(
+        {
+            "digit": digits.images[index].to(module.device),
+            "label": digits.labels[index].to(module.device),
+            "index": index.to(module.device),
+            "source": f"{TEST}/{settings.map_protocol}",
+        }
+    )
     output = module(batch["image"])
     plot_glimpses(
-        batch["image"].cpu(), output.glimpse.cpu(), out_dir / "glimpses.png",
+        batch["image"].cpu(),
+        output.glimpse.cpu(),
+        out_dir / "glimpses.png",
         f"{model_name}: test inputs ({settings.map_protocol}) and glimpses",
     )

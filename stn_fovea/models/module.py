@@ -51,7 +51,10 @@ class GlimpseModule(L.LightningModule):
             raise ConfigError(f"localization_lr_scale must be positive, got {localization_lr_scale}")
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.scheduler_interval, self.localization_lr_scale = scheduler_interval, localization_lr_scale
+        self.scheduler_interval, self.localization_lr_scale = (
+            scheduler_interval,
+            localization_lr_scale,
+        )
         self.num_classes = num_classes
         self.accuracy = nn.ModuleDict()
 
@@ -115,7 +118,10 @@ class GlimpseModule(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+        }
 
     @torch.no_grad()
     def predict_glimpses(self, image: Tensor) -> GlimpseOutput:

@@ -42,5 +42,9 @@ class AffineSampler(nn.Module):
             theta, [image.shape[0], image.shape[1], height, width], align_corners=self.align_corners
         )
         return F.grid_sample(
-            image, grid, mode=self.mode, padding_mode=self.padding_mode, align_corners=self.align_corners
+            image,
+            grid,
+            mode=self.mode,
+            padding_mode=self.padding_mode,
+            align_corners=self.align_corners,
         )
