@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from conftest import data_root
+from stn_fovea.callbacks.curriculum import Curriculum
+from stn_fovea.callbacks.glimpses import input_glimpse_grid
+from stn_fovea.data.datamodule import NoisyMNIST28
+from stn_fovea.errors import ConfigError
+
+
+def datamodule(**kwargs) -> NoisyMNIST28:
+    dm = NoisyMNIST28(data_dir=data_root(), val_size=500, train_size=1000, test_size=300, **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+def first_batch(loader):
+    return next(iter(loader))
+
+
+def test_validation_is_held_out_of_training_and_fixed_across_instances():
+    a, b = datamodule(), datamodule(shuffle_seed=99)
+    assert not set(a._train.indices.tolist()) & set(a._val.indices.tolist())
+    val_a = a.render(first_batch(a.val_dataloader()[0]))
+    val_b = b.render(first_batch(b.val_dataloader()[0]))
+    assert torch.equal(val_a["image"], val_b["image"])
+    test_a = a.render(first_batch(a.test_dataloader()[1]))
+    test_b = b.render(first_batch(b.test_dataloader()[1]))
+    assert torch.equal(test_a["image"], test_b["image"]) and test_a["source"] == "test/general"
+    assert datamodule(seed=1)._val.indices.tolist() != a._val.indices.tolist()
+
+
+def test_protocols_render_their_own_shift_level():
+    dm = datamodule()
+    central = dm.render(first_batch(dm.test_dataloader()[0]))
+    general = dm.render(first_batch(dm.test_dataloader()[1]))
+    assert torch.all(central["shift"] == 0)
+    assert 8 < float(general["shift"].float().std()) < 16
+    val_level = dm.render(first_batch(dm.val_dataloader()[1]))
+    assert torch.all(val_level["shift"] == 0)  # follows the training level (0 before any stage)
+    dm.set_train_level(shift_std_px=4.0)
+    assert float(dm.render(first_batch(dm.val_dataloader()[1]))["shift"].abs().max()) > 0
+
+
+def test_set_train_level_rejects_unknown_or_bad_values():
+    dm = datamodule()
+    with pytest.raises(ConfigError, match="unknown dataset parameter"):
+        dm.set_train_level(eccentricity_std_px=3.0)
+    with pytest.raises(ConfigError, match=">= 0"):
+        dm.check_level(shift_std_px=-1.0)
+
+
+def test_epoch_shuffle_is_a_function_of_seed_and_epoch():
+    sampler = datamodule(shuffle_seed=5).train_dataloader().sampler
+    sampler.set_epoch(3)
+    order = list(sampler)
+    assert sorted(order) == list(range(1000))
+    sampler.set_epoch(4)
+    assert list(sampler) != order
+    sampler.set_epoch(3)
+    assert list(sampler) == order
+
+
+def test_curriculum_stage_timing_and_validation():
+    curriculum = Curriculum([{"shift_std_px": 0}, {"shift_std_px": 5}, {"shift_std_px": 9}], [2, 1, 3])
+    assert [curriculum.stage_at(e) for e in range(8)] == [0, 0, 1, 2, 2, 2, 2, 2]
+    assert curriculum.total_epochs == 6
+    with pytest.raises(ConfigError):
+        Curriculum([{"shift_std_px": 0}], [1, 2])
+    with pytest.raises(ConfigError):
+        Curriculum([], 3)
+    with pytest.raises(ConfigError, match="stage 1"):
+        Curriculum([{"shift_std_px": 0}, {"shift_std_px": -2}], 1).check(datamodule())
+
+
+def test_input_glimpse_grid_puts_each_glimpse_beside_its_input():
+    images, glimpses = torch.zeros(4, 1, 28, 28), torch.ones(4, 1, 14, 14)
+    grid = input_glimpse_grid(images, glimpses, pairs_per_row=2)
+    # 2 rows of 4 tiles (28 px + 2 px padding each), RGB
+    assert grid.shape == (3, 2 + 2 * 30, 2 + 4 * 30)
+    assert float(grid[0, 2 + 10, 2 + 10]) == 0.0 and float(grid[0, 2 + 10, 32 + 10]) == 1.0
+
+
+def test_resample_every_epoch_redraws_training_but_not_validation():
+    from types import SimpleNamespace
+
+    fixed, fresh = datamodule(), datamodule(resample_every_epoch=True)
+    batches = {}
+    for dm in (fixed, fresh):
+        train_batch, val_batch = first_batch(dm.train_dataloader()), first_batch(dm.val_dataloader()[0])
+        for epoch in (0, 1):
+            dm.trainer = SimpleNamespace(current_epoch=epoch)
+            batches[id(dm), epoch] = dm.render(train_batch)["image"], dm.render(val_batch)["image"]
+    assert torch.equal(batches[id(fixed), 0][0], batches[id(fixed), 1][0])
+    assert not torch.equal(batches[id(fresh), 0][0], batches[id(fresh), 1][0])
+    assert torch.equal(batches[id(fresh), 0][1], batches[id(fresh), 1][1])
