@@ -45,7 +45,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics = evaluate_model(
         module,
         datamodule,
-        EvaluationSettings(**cfg.eval),
+        EvaluationSettings.from_config(cfg.eval),
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),

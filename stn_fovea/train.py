@@ -48,11 +48,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")
+    # Fail now, with a clear message, on a bad resume path or evaluation setting, not after training.
     if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, on a bad resume path
+        read_checkpoint(cfg.ckpt_path)
+    settings = EvaluationSettings.from_config(cfg.eval)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
+    settings.check_protocols(datamodule.test_recipes)
     module = instantiate(cfg.model)
     callbacks: list[Callback] = _instantiate_all(cfg.get("callbacks"))
     curriculum: Curriculum | None = None
@@ -79,7 +82,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
     metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best}
     if cfg.get("evaluate") and trainer.is_global_zero:
-        settings = EvaluationSettings(**cfg.eval)
         metrics["evaluation"] = evaluate_model(
             module, datamodule, settings, output_dir / "eval", cfg.model_name, checkpoint=best
         )

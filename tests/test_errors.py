@@ -119,3 +119,11 @@ def test_bad_checkpoint_paths(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable"):
         read_checkpoint(text)
     assert_clear_error(run_cli("stn_fovea.evaluate", tmp_path=tmp_path), "no checkpoint given")
+
+
+def test_bad_evaluation_settings_stop_the_run_before_training(tmp_path):
+    result = run_cli("stn_fovea.train", "+eval.digits=3", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "unknown eval setting(s) ['digits']")
+    result = run_cli("stn_fovea.train", "eval.map_protocol=everything", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "eval.map_protocol='everything' is not a test protocol")
+    assert not (tmp_path / "run" / "checkpoints").exists()

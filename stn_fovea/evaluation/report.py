@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stn_fovea.data.datamodule import TEST, NoisyMNIST28
+from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.accuracy import protocol_accuracy, ring_means, shift_accuracy_map
 from stn_fovea.evaluation.figures import plot_glimpses, plot_ring_means, plot_shift_map
 from stn_fovea.evaluation.reference import CENTRAL_GENERAL_28, SHIFT_MAP_RING_MEANS_28
@@ -31,6 +33,29 @@ class EvaluationSettings:
     map_protocol: str = "general"
     num_glimpses: int = 16
     batch_size: int = 1000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EvaluationSettings:
+        """Build from the ``eval`` config node; unknown keys or bad sizes are a ConfigError."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ConfigError(f"unknown eval setting(s) {unknown}; known: {sorted(known)}")
+        settings = cls(**config)
+        if settings.max_shift_px < 0 or settings.digits_per_cell < 1 or settings.batch_size < 1:
+            raise ConfigError(
+                "eval.max_shift_px must be >= 0, eval.digits_per_cell and eval.batch_size >= 1, got "
+                f"{settings.max_shift_px}, {settings.digits_per_cell}, {settings.batch_size}"
+            )
+        return settings
+
+    def check_protocols(self, protocols: Mapping[str, Any]) -> None:
+        """The shift map reuses a test protocol's contrast and noise: it must exist."""
+        if self.map_protocol not in protocols:
+            raise ConfigError(
+                f"eval.map_protocol={self.map_protocol!r} is not a test protocol; choose one of "
+                f"{sorted(protocols)} (data.test_protocols)"
+            )
 
 
 def _progress() -> Progress:
@@ -53,11 +78,8 @@ def evaluate_model(
     """Measure ``module`` on the datamodule's fixed test protocols; write figures and metrics.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     digits = datamodule.test_digits
-    recipe = datamodule.test_recipes.get(settings.map_protocol)
-    if recipe is None:
-        raise ValueError(
-            f"map_protocol {settings.map_protocol!r} is not a test protocol: {list(datamodule.test_recipes)}"
-        )
+    settings.check_protocols(datamodule.test_recipes)
+    recipe = datamodule.test_recipes[settings.map_protocol]
     module.eval()
     metrics: dict[str, Any] = {
         "model": model_name,
