@@ -25,6 +25,18 @@ from stn_fovea.errors import ConfigError
 TRAIN, VAL, VAL_LEVEL, TEST = "train", "val", "val_level", "test"
 
 
+def digit_batch(
+    digits: Digits, index: Tensor, source: str, device: torch.device | str | None = None
+) -> dict[str, Any]:
+    """The raw batch format: digits, labels and MNIST indices (on ``device``), and the source name."""
+    return {
+        "digit": digits.images[index].to(device),
+        "label": digits.labels[index].to(device),
+        "index": index.to(device),
+        "source": source,
+    }
+
+
 class DigitBatches(Dataset):
     """A subset of MNIST digits that fetches whole batches at once and tags them with a source name."""
 
@@ -36,12 +48,7 @@ class DigitBatches(Dataset):
 
     def __getitems__(self, positions: list[int]) -> dict[str, Any]:
         index = self.indices[torch.as_tensor(positions, dtype=torch.int64)]
-        return {
-            "digit": self.digits.images[index],
-            "label": self.digits.labels[index],
-            "index": index,
-            "source": self.source,
-        }
+        return digit_batch(self.digits, index, self.source)
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         return self.__getitems__([position])

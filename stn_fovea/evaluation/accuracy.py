@@ -10,6 +10,7 @@ from rich.progress import Progress
 from torch import Tensor
 
 from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.datamodule import digit_batch
 from stn_fovea.data.mnist import Digits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.models.module import GlimpseModule
@@ -32,13 +33,7 @@ def protocol_accuracy(
     task = progress.add_task(source, total=count) if progress else None
     for start in range(0, count, batch_size):
         index = torch.arange(start, min(start + batch_size, count))
-        batch = {
-            "digit": digits.images[index].to(module.device),
-            "label": digits.labels[index].to(module.device),
-            "index": index.to(module.device),
-            "source": source,
-        }
-        batch = render(batch)
+        batch = render(digit_batch(digits, index, source, module.device))
         correct += int((module(batch["image"]).logits.argmax(1) == batch["label"]).sum())
         if progress is not None and task is not None:
             progress.advance(task, len(index))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stn_fovea.data.datamodule import TEST, NoisyMNIST28
+from stn_fovea.data.datamodule import TEST, NoisyMNIST28, digit_batch
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.accuracy import protocol_accuracy, ring_means, shift_accuracy_map
 from stn_fovea.evaluation.figures import plot_glimpses, plot_ring_means, plot_shift_map
@@ -143,14 +143,7 @@ def _glimpse_figure(
     digits = datamodule.test_digits
     count = min(settings.num_glimpses, len(digits.labels))
     index = torch.arange(count)
-    batch = datamodule.render(
-        {
-            "digit": digits.images[index].to(module.device),
-            "label": digits.labels[index].to(module.device),
-            "index": index.to(module.device),
-            "source": f"{TEST}/{settings.map_protocol}",
-        }
-    )
+    batch = datamodule.render(digit_batch(digits, index, f"{TEST}/{settings.map_protocol}", module.device))
     output = module(batch["image"])
     plot_glimpses(
         batch["image"].cpu(),
