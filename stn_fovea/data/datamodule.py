@@ -126,23 +126,16 @@ class NoisyMNIST28(L.LightningDataModule):
             raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
         if not 0 < val_size < 60000:
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
-        self.data_dir, self.download, self.seed, self.shuffle_seed = (
-            Path(data_dir),
-            download,
-            seed,
-            shuffle_seed,
-        )
-        self.batch_size, self.eval_batch_size, self.num_workers = (
-            batch_size,
-            eval_batch_size,
-            num_workers,
-        )
+        self.data_dir, self.download = Path(data_dir), download
+        self.seed, self.shuffle_seed = seed, shuffle_seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers = num_workers
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
         self.resample_every_epoch = resample_every_epoch
         self.train_recipe = ShiftedDigits(
             shift_std_px=shift_std_px,
             shift_max_px=shift_max_px,
-            contrast=tuple(contrast) if not isinstance(contrast, (int, float)) else contrast,
+            contrast=contrast,  # a number or [low, high]; ShiftedDigits checks and normalises it
             noise=noise,
             sf_0=sf_0,
             B_sf=B_sf,
@@ -165,10 +158,6 @@ class NoisyMNIST28(L.LightningDataModule):
     def check_level(self, **level: float) -> None:
         """Raise a ConfigError now if a curriculum stage is invalid for this dataset."""
         self.train_recipe.with_level(**level)
-
-    @property
-    def train_level(self) -> dict[str, float]:
-        return {"shift_std_px": self.train_recipe.shift_std_px}
 
     # -- data ---------------------------------------------------------------------------------------
     def prepare_data(self) -> None:

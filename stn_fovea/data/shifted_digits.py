@@ -61,7 +61,7 @@ class ShiftedDigits:
 
     shift_std_px: float = 0.0
     shift_max_px: int = 25
-    contrast: tuple[float, float] = (0.3, 0.7)
+    contrast: float | tuple[float, float] = (0.3, 0.7)  # normalised to (low, high)
     noise: float = 0.75
     sf_0: float = 0.1
     B_sf: float = 0.1
