@@ -14,6 +14,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stn_fovea.data.datamodule import TEST, NoisyMNIST28, digit_batch
+from stn_fovea.data.mnist import Digits
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.accuracy import protocol_accuracy, ring_means, shift_accuracy_map
 from stn_fovea.evaluation.figures import plot_glimpses, plot_ring_means, plot_shift_map
@@ -127,7 +128,7 @@ def evaluate_model(
         plot_ring_means(rings, out_dir / "ring_means.png", model_name, reference)
     if model_name in CENTRAL_GENERAL_28:
         metrics["reference"] = CENTRAL_GENERAL_28[model_name]
-    _glimpse_figure(module, datamodule, settings, out_dir, model_name)
+    _glimpse_figure(module, datamodule, digits, settings, out_dir, model_name)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
@@ -136,11 +137,11 @@ def evaluate_model(
 def _glimpse_figure(
     module: GlimpseModule,
     datamodule: NoisyMNIST28,
+    digits: Digits,
     settings: EvaluationSettings,
     out_dir: Path,
     model_name: str,
 ) -> None:
-    digits = datamodule.test_digits
     count = min(settings.num_glimpses, len(digits.labels))
     index = torch.arange(count)
     batch = datamodule.render(digit_batch(digits, index, f"{TEST}/{settings.map_protocol}", module.device))

@@ -51,10 +51,8 @@ class GlimpseModule(L.LightningModule):
             raise ConfigError(f"localization_lr_scale must be positive, got {localization_lr_scale}")
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.scheduler_interval, self.localization_lr_scale = (
-            scheduler_interval,
-            localization_lr_scale,
-        )
+        self.scheduler_interval = scheduler_interval
+        self.localization_lr_scale = localization_lr_scale
         self.num_classes = num_classes
         self.accuracy = nn.ModuleDict()
 
