@@ -230,7 +230,7 @@ class NoisyMNIST28(L.LightningDataModule):
     def render(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Turn a batch of raw digits into noisy images (on the batch's device)."""
         recipe, split = self.recipe_for(batch["source"])
-        parts: list[int | float | str] = [self.seed, split, recipe.level]
+        parts: list[int | float | str] = [self.seed, split, *recipe.level]
         if batch["source"] == TRAIN and self.resample_every_epoch and self.trainer is not None:
             parts.append(self.trainer.current_epoch)
         keys = sample_keys(batch["index"], *parts)

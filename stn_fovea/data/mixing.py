@@ -29,6 +29,12 @@ def minmax_normalise(images: Tensor) -> Tensor:
     return (images - low) / span.clamp_min(torch.finfo(images.dtype).eps)
 
 
+def stroke_values(digits: Tensor, contrast: Tensor) -> Tensor:
+    """Digit intensities ``0.5 + c * (u - 0.5)``, with -inf where they would not cover the background."""
+    strokes = 0.5 + contrast.view(-1, 1, 1) * (minmax_normalise(digits) - 0.5)
+    return torch.where(strokes > 0.5, strokes, torch.full_like(strokes, float("-inf")))
+
+
 def opaque_max_mix(digits: Tensor, noise: Tensor, contrast: Tensor, noise_amplitude: float) -> Tensor:
     """Mix digits over noise with the reference's opaque max rule.
 
@@ -40,7 +46,36 @@ def opaque_max_mix(digits: Tensor, noise: Tensor, contrast: Tensor, noise_amplit
     Returns:
         (B, H, W) images in [0, 1].
     """
-    strokes = 0.5 + contrast.view(-1, 1, 1) * (minmax_normalise(digits) - 0.5)
-    strokes = torch.where(strokes > 0.5, strokes, torch.full_like(strokes, float("-inf")))
-    background = 0.5 + noise_amplitude * (noise - 0.5)
-    return torch.maximum(strokes, background).clamp(0.0, 1.0)
+    return torch.maximum(stroke_values(digits, contrast), 0.5 + noise_amplitude * (noise - 0.5)).clamp(
+        0.0, 1.0
+    )
+
+
+def paste_opaque(background: Tensor, digits: Tensor, top_left: Tensor, contrast: Tensor) -> Tensor:
+    """``opaque_max_mix`` of small digits into a large background at integer positions, in place.
+
+    Equivalent to mixing each digit pasted on a zero canvas of the background's size (the reference's
+    RetinaFill), but it only touches the digit's window.
+
+    Args:
+        background: (B, H, W) background intensities (noise already mapped to 0.5 + a (n - 0.5)); modified.
+        digits: (B, h, w) digits; they are min-max normalised together with the canvas's zeros.
+        top_left: (B, 2) int64 (row, col) of each digit's first pixel; the window must lie inside.
+        contrast: (B,) contrasts.
+    Returns:
+        ``background``, clipped to [0, 1].
+    """
+    batch, height, width = digits.shape
+    digits = digits.to(background.dtype)
+    # The canvas around the digit is 0: it takes part in the min-max normalisation.
+    low = digits.amin(dim=(-2, -1), keepdim=True).clamp(max=0.0)
+    high = digits.amax(dim=(-2, -1), keepdim=True).clamp(min=0.0)
+    unit = (digits - low) / (high - low).clamp_min(torch.finfo(digits.dtype).eps)
+    strokes = 0.5 + contrast.view(-1, 1, 1) * (unit - 0.5)
+    top_left = top_left.to(device=background.device, dtype=torch.int64)
+    rows = (top_left[:, :1] + torch.arange(height, device=background.device)).unsqueeze(2)
+    cols = (top_left[:, 1:] + torch.arange(width, device=background.device)).unsqueeze(1)
+    sample = torch.arange(batch, device=background.device).view(batch, 1, 1)
+    window = background[sample, rows, cols]
+    background[sample, rows, cols] = torch.where(strokes > 0.5, torch.maximum(strokes, window), window)
+    return background.clamp_(0.0, 1.0)

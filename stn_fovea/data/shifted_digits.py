@@ -6,9 +6,8 @@ and mixed opaquely over a 28x28 MotionClouds texture.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,34 +15,8 @@ from torch import Tensor
 from stn_fovea.data.mixing import opaque_max_mix, sample_contrast
 from stn_fovea.data.noise import motion_cloud_noise
 from stn_fovea.data.placement import sample_gaussian_shifts, translate
+from stn_fovea.data.recipe import NoisyBatch, check_noise, contrast_range, with_level
 from stn_fovea.errors import ConfigError
-
-
-class NoisyBatch(NamedTuple):
-    """Generated images (B, 1, H, W) in [0, 1], the integer shifts (B, 2) and contrasts (B,) used."""
-
-    images: Tensor
-    shifts: Tensor
-    contrast: Tensor
-
-
-def contrast_range(contrast: float | tuple[float, float] | list[float]) -> tuple[float, float]:
-    """Read a contrast setting: a number means fixed, a pair [low, high] means U(low, high)."""
-    if isinstance(contrast, (int, float)):
-        low = high = float(contrast)
-    else:
-        values = [float(value) for value in contrast]
-        if len(values) != 2:
-            raise ConfigError(f"contrast must be a number or a pair [low, high], got {contrast}")
-        low, high = values
-    if not (0.0 < low <= 1.0 and 0.0 < high <= 1.0):
-        raise ConfigError(
-            f"contrast must lie in (0, 1], got {contrast}. Use e.g. data.contrast=0.7 (fixed) or "
-            "data.contrast=[0.3,0.7] (drawn uniformly)."
-        )
-    if low > high:
-        raise ConfigError(f"contrast range [low, high] needs low <= high, got {contrast}")
-    return low, high
 
 
 @dataclass(frozen=True)
@@ -76,23 +49,16 @@ class ShiftedDigits:
         if not 0 <= self.shift_max_px < 28:
             raise ConfigError(f"shift_max_px must be in [0, 27] pixels, got {self.shift_max_px}")
         object.__setattr__(self, "contrast", contrast_range(self.contrast))
-        if self.noise < 0:
-            raise ConfigError(f"noise amplitude must be >= 0, got {self.noise}")
-        if not 0 < self.sf_0 <= 0.5 or self.B_sf <= 0:
-            raise ConfigError(f"need 0 < sf_0 <= 0.5 and B_sf > 0, got sf_0={self.sf_0}, B_sf={self.B_sf}")
+        check_noise(self.noise, self.sf_0, self.B_sf)
 
     @property
-    def level(self) -> float:
+    def level(self) -> tuple[float, ...]:
         """The curriculum level that identifies a draw (it enters every sample's key)."""
-        return float(self.shift_std_px)
+        return (float(self.shift_std_px),)
 
     def with_level(self, **changes: Any) -> ShiftedDigits:
         """A copy with some fields changed (a curriculum stage); unknown names are a ConfigError."""
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ConfigError(f"unknown dataset parameter(s) {unknown}; known: {sorted(known)}")
-        return dataclasses.replace(self, **changes)
+        return with_level(self, **changes)
 
     def __call__(self, digits: Tensor, keys: Tensor, shifts: Tensor | None = None) -> NoisyBatch:
         """Render a batch.
