@@ -12,6 +12,14 @@ from lightning.pytorch.callbacks import Callback
 from stn_fovea.errors import ConfigError
 
 log = logging.getLogger(__name__)
+LR_RESTART = "lr_restart"
+
+
+def _plain(value: Any) -> float | list[float]:
+    """A stage value as a float or a list of floats (e.g. a contrast range), never an OmegaConf node."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return [float(item) for item in value]
 
 
 class Curriculum(Callback):
@@ -24,6 +32,10 @@ class Curriculum(Callback):
 
     The DataModule must provide ``set_train_level(**stage)`` and ``check_level(**stage)``.
 
+    A stage may also carry ``lr_restart: f``: when it begins, the optimiser starts afresh (its state,
+    e.g. momentum, is cleared) at f times its initial learning rate, and the LR schedulers start over
+    from there, as the reference does when it creates a new optimiser and scheduler for a stage.
+
     Args:
         stages: dataset parameters of each stage, e.g. ``[{shift_std_px: 0}, {shift_std_px: 1}]``.
         epochs_per_stage: one number for all stages, or one per stage.
@@ -33,7 +45,8 @@ class Curriculum(Callback):
         self, stages: Sequence[Mapping[str, float]], epochs_per_stage: int | Sequence[int] = 10
     ) -> None:
         super().__init__()
-        self.stages = [dict(stage) for stage in stages]
+        # Plain Python values: the stages are saved in checkpoints, which torch.load reads weights-only.
+        self.stages = [{str(name): _plain(value) for name, value in stage.items()} for stage in stages]
         if not self.stages:
             raise ConfigError("a curriculum needs at least one stage")
         durations = (
@@ -47,6 +60,10 @@ class Curriculum(Callback):
                 f"({len(self.stages)} stages), got {epochs_per_stage}"
             )
         self.durations = durations
+        for index, stage in enumerate(self.stages):
+            factor = stage.get(LR_RESTART)
+            if factor is not None and not float(factor) > 0:
+                raise ConfigError(f"curriculum stage {index}: {LR_RESTART} must be positive, got {factor}")
         self.stage_index = 0
 
     @property
@@ -62,20 +79,44 @@ class Curriculum(Callback):
                 return index
         return len(self.stages) - 1
 
+    def stage_start(self, index: int) -> int:
+        """First epoch of stage ``index``."""
+        return sum(self.durations[:index])
+
+    def data_level(self, index: int) -> dict[str, float]:
+        """The dataset parameters of stage ``index`` (without the ``lr_restart`` directive)."""
+        return {name: value for name, value in self.stages[index].items() if name != LR_RESTART}
+
     def _apply(self, trainer: L.Trainer, epoch: int) -> None:
         self.stage_index = self.stage_at(epoch)
-        trainer.datamodule.set_train_level(**self.stages[self.stage_index])
+        trainer.datamodule.set_train_level(**self.data_level(self.stage_index))
 
     def check(self, datamodule: L.LightningDataModule) -> None:
         """Raise a ConfigError naming the first stage that the DataModule rejects."""
         for index, stage in enumerate(self.stages):
             try:
-                datamodule.check_level(**stage)
+                datamodule.check_level(**self.data_level(index))
             except ConfigError as error:
                 raise ConfigError(f"curriculum stage {index} {stage}: {error}") from error
 
+    @staticmethod
+    def restart_learning_rate(trainer: L.Trainer, factor: float) -> None:
+        """Start every optimiser afresh at ``factor`` x its initial LR and restart its schedulers."""
+        for optimizer in trainer.optimizers:
+            optimizer.state.clear()
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            scheduler.base_lrs = [group["lr"] for group in scheduler.optimizer.param_groups]
+            scheduler.last_epoch = 0
+            scheduler._last_lr = list(scheduler.base_lrs)  # what get_last_lr() and the LR monitor read
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.check(trainer.datamodule)
+        for optimizer in trainer.optimizers:  # schedulers set it too; restarts need it without them
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
         if trainer.max_epochs is not None and 0 <= trainer.max_epochs < self.total_epochs:
             log.warning(
                 "trainer.max_epochs=%d stops before the curriculum ends (%d epochs)",
@@ -85,10 +126,24 @@ class Curriculum(Callback):
         self._apply(trainer, trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._apply(trainer, trainer.current_epoch)
+        epoch = trainer.current_epoch
+        self._apply(trainer, epoch)
+        factor = self.stages[self.stage_index].get(LR_RESTART)
+        if factor is not None and epoch == self.stage_start(self.stage_index):
+            self.restart_learning_rate(trainer, float(factor))
+            log.info(
+                "epoch %d: stage %d restarts the optimiser at %g x its initial LR",
+                epoch,
+                self.stage_index,
+                factor,
+            )
         pl_module.log("curriculum/stage", float(self.stage_index), on_step=False, on_epoch=True)
-        for name, value in self.stages[self.stage_index].items():
-            pl_module.log(f"curriculum/{name}", float(value), on_step=False, on_epoch=True)
+        for name, value in self.data_level(self.stage_index).items():
+            if isinstance(value, (int, float)):
+                pl_module.log(f"curriculum/{name}", float(value), on_step=False, on_epoch=True)
+            else:  # a range such as contrast [low, high]
+                for bound, number in zip(("low", "high"), value, strict=True):
+                    pl_module.log(f"curriculum/{name}_{bound}", float(number), on_step=False, on_epoch=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"stages": self.stages, "durations": self.durations, "stage_index": self.stage_index}

@@ -6,7 +6,6 @@ import torch
 from torch import Tensor
 
 
-
 def disc(size: int, radius: float = 1.0, device: torch.device | str | None = None) -> Tensor:
     """Boolean (size, size) disc ``x^2 + y^2 < radius^2`` on ``x, y = linspace(-1, 1, size)``."""
     axis = torch.linspace(-1.0, 1.0, size, device=device)
@@ -26,5 +25,5 @@ def retina_mask(images: Tensor, radius: float = 1.0, outside: float = 0.5) -> Te
     low = images.amin(dim=(-2, -1), keepdim=True)
     span = images.amax(dim=(-2, -1), keepdim=True) - low
     scale = 1.0 / span.clamp_min(torch.finfo(images.dtype).eps)
-    normalised = torch.addcmul(-low * scale, images, scale)
+    normalised = (images - low).mul_(scale)  # exactly 0 at the minimum
     return torch.addcmul(outside * (1.0 - inside), normalised, inside)

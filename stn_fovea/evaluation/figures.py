@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from stn_fovea.callbacks.glimpses import input_glimpse_grid  # noqa: E402
@@ -63,6 +64,69 @@ def plot_glimpses(images: Tensor, glimpses: Tensor, path: Path, title: str) -> N
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_title(title)
     ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_eccentricity_curves(
+    accuracy: Tensor,
+    eccentricities_px: Sequence[float],
+    contrasts: Sequence[float],
+    path: Path,
+    label: str,
+    reference: Mapping[float, Sequence[float]] | None = None,
+    reference_eccentricities_px: Sequence[float] | None = None,
+) -> None:
+    """Accuracy versus eccentricity, one colour per contrast: ours solid, the reference dashed."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, contrast in enumerate(contrasts):
+        colour = colours[row % len(colours)]
+        ax.plot(
+            eccentricities_px,
+            accuracy[row].tolist(),
+            "o-",
+            ms=3,
+            color=colour,
+            label=f"{label}, c={contrast:g}",
+        )
+        curve = (reference or {}).get(float(contrast))
+        if curve is not None and reference_eccentricities_px is not None:
+            ax.plot(
+                reference_eccentricities_px,
+                curve,
+                "--",
+                marker="s",
+                ms=3,
+                color=colour,
+                alpha=0.7,
+                label=f"reference, c={contrast:g}",
+            )
+    ax.set_xlabel("eccentricity (px from the centre)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_glimpse_boxes(images: Tensor, glimpses: Tensor, corners: Tensor, path: Path, title: str) -> None:
+    """Each input (B, 1, H, W) with its glimpse's outline (corners (B, 4, 2), x/y px) above the glimpse."""
+    count = images.shape[0]
+    fig, axes = plt.subplots(2, count, figsize=(1.9 * count, 4.0), squeeze=False)
+    for column in range(count):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(images[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        top.add_patch(
+            Polygon(corners[column].numpy(), closed=True, fill=False, edgecolor="red", linewidth=1.2)
+        )
+        bottom.imshow(glimpses[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        top.axis("off")
+        bottom.axis("off")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

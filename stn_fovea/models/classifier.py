@@ -27,3 +27,28 @@ class WhatNet(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = F.relu(self.fc1(x.flatten(1)))
         return self.fc2(x)
+
+
+class WideWhatNet(nn.Module):
+    """STN_128x128's widened LeNet (whatwhere.md 5.1) for a full-size (128x128) transformed image.
+
+    conv 1->20 k5, ReLU, maxpool 2 (62); conv 20->100 k5, ReLU, maxpool 2 (29); fc 100*29*29 -> 128,
+    ReLU; fc 128 -> 10 (about 10.8 M parameters in the first fc layer).
+    """
+
+    def __init__(self, in_channels: int = 1, input_size: int = 128, num_classes: int = 10) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.conv1 = nn.Conv2d(in_channels, 20, kernel_size=5)
+        self.conv2 = nn.Conv2d(20, 100, kernel_size=5)
+        side = ((input_size - 4) // 2 - 4) // 2
+        self.fc1 = nn.Linear(100 * side * side, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, image: Tensor) -> Tensor:
+        if image.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(f"WideWhatNet reads {self.input_size}px images, got {tuple(image.shape[-2:])}")
+        x = F.max_pool2d(F.relu(self.conv1(image)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -33,3 +34,101 @@ class TutorialLocalization(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         return self.fc(self.features(image).flatten(1))
+
+
+def _conv_pool_relu(
+    in_channels: int, out_channels: int, kernel_size: int, padding: int = 0
+) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding),
+        nn.MaxPool2d(2, stride=2),
+        nn.ReLU(True),
+    ]
+
+
+class RetinaLocalization(nn.Module):
+    """The 4-conv localisation net of STN_128x128, ATN (whatwhere.md 5.1): full resolution, no stride.
+
+    conv 1->16 k7, conv 16->32 k5, conv 32->64 k5, conv 64->128 k5, each followed by maxpool 2 and ReLU
+    (128 -> 122 -> 61 -> 57 -> 28 -> 24 -> 12 -> 8 -> 4); flatten 2048; fc -> hidden, ReLU.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        input_size: int = 128,
+        channels: tuple[int, ...] = (16, 32, 64, 128),
+        kernel_sizes: tuple[int, ...] = (7, 5, 5, 5),
+        hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(kernel_sizes):
+            raise ValueError(f"one kernel size per conv layer: {channels} vs {kernel_sizes}")
+        layers: list[nn.Module] = []
+        for out_channels, kernel_size in zip(channels, kernel_sizes, strict=True):
+            layers += _conv_pool_relu(in_channels, out_channels, kernel_size)
+            in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, layers[0].in_channels, input_size, input_size)).numel()
+        self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True))
+        self.out_features = hidden
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.fc(self.features(image).flatten(1))
+
+
+def coordinate_channels(image: Tensor) -> Tensor:
+    """The image with two more channels holding the normalised row and column (CoordConv)."""
+    batch, _, height, width = image.shape
+    rows = torch.linspace(-1.0, 1.0, height, device=image.device, dtype=image.dtype)
+    cols = torch.linspace(-1.0, 1.0, width, device=image.device, dtype=image.dtype)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij")).expand(batch, 2, height, width)
+    return torch.cat((image, grid), dim=1)
+
+
+class PeripheralLocalization(nn.Module):
+    """A cheap localisation net that reads a low-resolution "peripheral" view of the image.
+
+    The image is average-pooled by ``downsample`` (128 -> 64), optionally given CoordConv channels
+    (row and column maps, so that position is explicit rather than inferred from zero padding), and read
+    by small padded convs, each followed by maxpool 2 and ReLU; flatten; fc -> hidden, ReLU. The glimpse
+    itself is still sampled from the full-resolution image by the transformer.
+
+    Args:
+        downsample: average-pooling factor of the peripheral view.
+        channels: output channels of the conv layers (kernel 5 for the first, 3 for the others).
+        coord_channels: add the CoordConv row/column channels.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        input_size: int = 128,
+        downsample: int = 2,
+        channels: tuple[int, ...] = (16, 32, 32, 32),
+        coord_channels: bool = True,
+        hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        if downsample < 1 or input_size % downsample:
+            raise ValueError(f"downsample must divide input_size ({input_size}), got {downsample}")
+        self.downsample, self.coord_channels = downsample, coord_channels
+        layers: list[nn.Module] = []
+        current = in_channels + (2 if coord_channels else 0)
+        for index, out_channels in enumerate(channels):
+            kernel_size = 5 if index == 0 else 3
+            layers += _conv_pool_relu(current, out_channels, kernel_size, padding=kernel_size // 2)
+            current = out_channels
+        self.features = nn.Sequential(*layers)
+        side = input_size // downsample
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, layers[0].in_channels, side, side)).numel()
+        self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True))
+        self.out_features = hidden
+
+    def forward(self, image: Tensor) -> Tensor:
+        view = F.avg_pool2d(image, self.downsample) if self.downsample > 1 else image
+        if self.coord_channels:
+            view = coordinate_channels(view)
+        return self.fc(self.features(view).flatten(1))

@@ -21,3 +21,54 @@ class AffinePose(nn.Module):
 
     def forward(self, params: Tensor) -> Tensor:
         return params.view(-1, 2, 3)
+
+
+class AttentionPose(nn.Module):
+    """ATN's attention parametrisation (whatwhere.md 5.1): (s, tx, ty) -> [[s, 0, tx], [0, s, ty]].
+
+    A glimpse of side 2s in normalised units: s * W pixels of a W-pixel image (28/128 = 0.219 reads
+    one image pixel per glimpse pixel for a 28-px glimpse of a 128-px image).
+
+    Args:
+        initial_scale: s at initialisation (0.2 in the reference code).
+    """
+
+    num_params = 3
+
+    def __init__(self, initial_scale: float = 0.2) -> None:
+        super().__init__()
+        if initial_scale <= 0:
+            raise ValueError(f"initial_scale must be positive, got {initial_scale}")
+        self.initial_scale = initial_scale
+
+    def initial_params(self) -> Tensor:
+        return torch.tensor([self.initial_scale, 0.0, 0.0])
+
+    def forward(self, params: Tensor) -> Tensor:
+        scale, tx, ty = params.unbind(-1)
+        zero = torch.zeros_like(scale)
+        return torch.stack((scale, zero, tx, zero, scale, ty), dim=-1).view(-1, 2, 3)
+
+
+class TranslationPose(nn.Module):
+    """POLO-ATN's parametrisation: a fixed scale and a learned (tx, ty), starting at the centre.
+
+    Args:
+        scale: the fixed, non-trainable s of [[s, 0, tx], [0, s, ty]] (0.2 in the reference).
+    """
+
+    num_params = 2
+
+    def __init__(self, scale: float = 0.2) -> None:
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.scale = scale
+
+    def initial_params(self) -> Tensor:
+        return torch.zeros(2)
+
+    def forward(self, params: Tensor) -> Tensor:
+        tx, ty = params.unbind(-1)
+        scale, zero = torch.full_like(tx, self.scale), torch.zeros_like(tx)
+        return torch.stack((scale, zero, tx, zero, scale, ty), dim=-1).view(-1, 2, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -48,3 +49,24 @@ class AffineSampler(nn.Module):
             padding_mode=self.padding_mode,
             align_corners=self.align_corners,
         )
+
+
+def glimpse_corners(theta: Tensor, image_size: Sequence[int], align_corners: bool = False) -> Tensor:
+    """Where a glimpse comes from: the input-pixel coordinates of its four corners.
+
+    Args:
+        theta: (B, 2, 3) affine matrices (output -> input normalised coordinates).
+        image_size: (height, width) of the input image in pixels.
+        align_corners: the sampler's setting (it fixes where the normalised -1 and 1 lie).
+    Returns:
+        (B, 4, 2) float tensor of (x = column, y = row) pixel coordinates, in the order top-left,
+        top-right, bottom-right, bottom-left of the glimpse; with align_corners=False they are the
+        outer edges of the glimpse's corner pixels.
+    """
+    height, width = image_size
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], device=theta.device)
+    source = corners @ theta[:, :, :2].transpose(1, 2) + theta[:, :, 2].unsqueeze(1)
+    size = torch.tensor([width, height], device=theta.device, dtype=source.dtype)
+    if align_corners:
+        return (source + 1.0) / 2.0 * (size - 1.0)
+    return ((source + 1.0) * size - 1.0) / 2.0
