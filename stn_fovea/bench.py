@@ -1,14 +1,20 @@
-"""`python -m stn_fovea.bench`: print samples/s of the data generator and of training steps.
+"""`python -m stn_fovea.bench`: samples/s of the data generators and of training steps, per device.
 
-Numbers come from wall-clock timing of repeated calls after a warm-up, synchronised on GPU.
+Numbers come from wall-clock timing of repeated calls after a warm-up, synchronised on GPU:
+- generators: our batched torch recipes (28x28 and 128x128), and the reference per-sample numpy +
+  MotionClouds 128x128 pipeline (when MotionClouds is installed) as the yardstick;
+- training steps: render a batch from raw digits on the device, forward, backward, optimiser step;
+  the epoch time is 55,000 training digits at that rate (validation not included).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import hydra
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra import compose
@@ -17,8 +23,15 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.reference_pipeline import ReferencePipeline
+from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
+from stn_fovea.errors import ConfigError, user_errors_exit
+
+EPOCH_DIGITS = 55_000
+Recipe = ShiftedDigits | RetinaDigits
 
 
 def _synchronise(device: torch.device) -> None:
@@ -43,28 +56,63 @@ def samples_per_second(
     return calls * batch / (time.perf_counter() - start)
 
 
-def bench_generator(batch: int, device: torch.device, min_seconds: float) -> float:
-    recipe = ShiftedDigits(shift_std_px=15.0)
+def _batches(recipe: Recipe, batch: int, device: torch.device) -> Callable[[], torch.Tensor]:
+    """A function rendering a new batch of random digits at every call (fresh keys each time)."""
     digits = torch.randint(0, 256, (batch, 28, 28), dtype=torch.uint8, device=device)
     counter = iter(range(10**9))
 
-    def step() -> None:
+    def render() -> torch.Tensor:
         index = torch.arange(batch, device=device) + batch * next(counter)
-        recipe(digits, sample_keys(index, 0, "train", 15.0))
+        return recipe(digits, sample_keys(index, 0, "train", *recipe.level)).images
+
+    return render
+
+
+def bench_generator(recipe: Recipe, batch: int, device: torch.device, min_seconds: float) -> float:
+    render = _batches(recipe, batch, device)
+
+    def step() -> None:
+        render()
 
     return samples_per_second(step, batch, device, min_seconds)
 
 
-def bench_training_step(model_cfg: DictConfig, batch: int, device: torch.device, min_seconds: float) -> float:
+def bench_reference_pipeline(min_seconds: float) -> float:
+    """Samples/s of the reference per-sample numpy + MotionClouds pipeline (one process)."""
+    pipeline = ReferencePipeline()
+    digit = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    counter = iter(range(10**9))
+    return samples_per_second(lambda: pipeline(digit, next(counter)), 1, torch.device("cpu"), min_seconds)
+
+
+def bench_training_step(
+    model_cfg: DictConfig,
+    recipe: Recipe,
+    batch: int,
+    device: torch.device,
+    min_seconds: float,
+    channels_last: bool = False,
+    amp: bool = False,
+) -> float:
+    """Samples/s of render + forward + backward + SGD step; ``channels_last``/``amp`` apply on GPU."""
     module = instantiate(model_cfg).to(device)
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
-    images = torch.rand(batch, 1, 28, 28, device=device)
+    gpu = device.type == "cuda"
+    if channels_last and gpu:
+        module = module.to(memory_format=torch.channels_last)
+    render = _batches(recipe, batch, device)
     labels = torch.randint(0, 10, (batch,), device=device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and gpu else nullcontext()
 
     def step() -> None:
+        images = render()
+        if channels_last and gpu:
+            images = images.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(module(images).logits, labels).backward()
+        with autocast:
+            loss = F.cross_entropy(module(images).logits, labels)
+        loss.backward()
         optimizer.step()
 
     return samples_per_second(step, batch, device, min_seconds)
@@ -73,28 +121,82 @@ def bench_training_step(model_cfg: DictConfig, batch: int, device: torch.device,
 def devices(choice: str) -> list[torch.device]:
     if choice == "auto":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda was asked for but no CUDA device is available; use device=cpu or auto")
+    if choice not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {choice!r}")
     return [torch.device(choice)]
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
-def main(cfg: DictConfig) -> None:
+def _recipe_for(data: str) -> Recipe:
+    if data == "mnist28":
+        return ShiftedDigits(shift_std_px=15.0)
+    if data == "mnist128":
+        return RetinaDigits(eccentricity_std_px=40.0)
+    raise ConfigError(f"benchmark data must be mnist28 or mnist128, got {data!r}")
+
+
+def run(cfg: DictConfig) -> Table:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     table = Table(
         title=f"stn_fovea benchmark (torch {torch.__version__}, {torch.get_num_threads()} CPU threads)"
     )
-    for column in ("what", "device", "batch", "samples/s"):
-        table.add_column(column, justify="right" if column in ("batch", "samples/s") else "left")
+    for column in ("what", "device", "batch", "samples/s", "epoch (55k digits)", "note"):
+        table.add_column(column, justify="left" if column in ("what", "device", "note") else "right")
+    reference_rate = None
+    if cfg.reference_pipeline:
+        try:
+            reference_rate = bench_reference_pipeline(cfg.min_seconds)
+        except ConfigError as error:
+            table.add_row("reference numpy+MotionClouds 128", "cpu", "1", "-", "-", str(error))
+        else:
+            table.add_row(
+                "reference numpy+MotionClouds 128", "cpu", "1", f"{reference_rate:,.0f}", "", "1 process"
+            )
     for device in devices(cfg.device):
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-        for batch in cfg.generator_batch_sizes:
-            rate = bench_generator(int(batch), device, cfg.min_seconds)
-            table.add_row("generator mnist28 (std 15)", name, str(batch), f"{rate:,.0f}")
+        for data in cfg.generators:
+            recipe = _recipe_for(data)
+            for batch in cfg.generator_batch_sizes:
+                rate = bench_generator(recipe, int(batch), device, cfg.min_seconds)
+                note = ""
+                if data == "mnist128" and reference_rate:
+                    note = f"{rate / reference_rate:.1f}x the reference"
+                table.add_row(f"generator {data}", name, str(batch), f"{rate:,.0f}", "", note)
+        variants = [(False, False)]
+        if device.type == "cuda":
+            variants += [(bool(cfg.channels_last), bool(cfg.amp))] if cfg.channels_last or cfg.amp else []
         for model in cfg.models:
-            model_cfg = compose("train", overrides=[f"model={model}"]).model
-            rate = bench_training_step(model_cfg, int(cfg.batch_size), device, cfg.min_seconds)
-            table.add_row(f"train step {model}", name, str(cfg.batch_size), f"{rate:,.0f}")
-    Console().print(table)
+            train_cfg = compose("train", overrides=[f"model={model}", f"data={_data_of(model)}"])
+            recipe = _recipe_for(_data_of(model))
+            for channels_last, amp in variants:
+                rate = bench_training_step(
+                    train_cfg.model, recipe, int(cfg.batch_size), device, cfg.min_seconds, channels_last, amp
+                )
+                options = ", ".join(
+                    option for option, on in (("channels_last", channels_last), ("bf16 autocast", amp)) if on
+                )
+                table.add_row(
+                    f"train step {model}",
+                    name,
+                    str(cfg.batch_size),
+                    f"{rate:,.0f}",
+                    f"{EPOCH_DIGITS / rate:,.0f} s",
+                    "incl. rendering" + (f"; {options}" if options else ""),
+                )
+    return table
+
+
+def _data_of(model: str) -> str:
+    return "mnist28" if model in ("what", "stn") else "mnist128"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+def main(cfg: DictConfig) -> None:
+    tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
+    with user_errors_exit():
+        Console(width=150).print(run(cfg))
 
 
 if __name__ == "__main__":

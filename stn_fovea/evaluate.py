@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
@@ -60,6 +61,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
     with user_errors_exit():
         evaluate(cfg)
 

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
@@ -103,6 +104,7 @@ def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
     torch.set_float32_matmul_precision("high")
     with user_errors_exit():
         metrics = train(cfg)

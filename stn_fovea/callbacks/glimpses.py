@@ -1,4 +1,5 @@
-"""TensorBoard pictures of what the transformer does: inputs beside glimpses, theta histograms."""
+"""TensorBoard pictures of what the transformer does: glimpse boxes on the inputs, inputs beside
+glimpses, and histograms of the pose (theta entries, scale, translation)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
-from torchvision.utils import make_grid
+from torchvision.utils import draw_keypoints, make_grid
+
+from stn_fovea.models.sampler import glimpse_corners
 
 THETA_NAMES = ("a11", "a12", "tx", "a21", "a22", "ty")
+BOX_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0)]
 
 
 def input_glimpse_grid(images: Tensor, glimpses: Tensor, pairs_per_row: int = 4) -> Tensor:
@@ -23,11 +27,35 @@ def input_glimpse_grid(images: Tensor, glimpses: Tensor, pairs_per_row: int = 4)
     return make_grid(pairs.float().cpu(), nrow=2 * pairs_per_row, padding=2, pad_value=1.0)
 
 
-class GlimpseLogger(Callback):
-    """Every ``every_n_epochs`` validation epochs, log to TensorBoard:
+def draw_glimpse_boxes(images: Tensor, corners: Tensor, per_row: int = 4) -> Tensor:
+    """A (3, H', W') uint8 grid of the inputs (B, 1, H, W) in [0, 1] with each glimpse's outline in red.
 
-    - ``glimpses``: ``num_images`` fixed validation inputs beside the glimpses the model reads;
-    - ``theta/<name>``: histograms of the six affine parameters over the first validation batch.
+    Args:
+        corners: (B, 4, 2) pixel (x, y) corners from :func:`stn_fovea.models.sampler.glimpse_corners`.
+    """
+    drawn = []
+    for image, box in zip(images, corners, strict=True):
+        rgb = (image.clamp(0, 1) * 255).to(torch.uint8).expand(3, -1, -1).cpu()
+        drawn.append(draw_keypoints(rgb, box.unsqueeze(0).cpu(), BOX_EDGES, colors="red", radius=1, width=1))
+    return make_grid(torch.stack(drawn), nrow=per_row, padding=2, pad_value=255)
+
+
+def pose_summary(theta: Tensor) -> dict[str, Tensor]:
+    """Per-sample scale sqrt(|det A|) and translation (tx, ty) of (B, 2, 3) thetas (normalised units)."""
+    return {
+        "scale": torch.linalg.det(theta[:, :, :2]).abs().sqrt(),
+        "tx": theta[:, 0, 2],
+        "ty": theta[:, 1, 2],
+    }
+
+
+class GlimpseLogger(Callback):
+    """Every ``every_n_epochs`` validation epochs, log to TensorBoard, on fixed validation inputs:
+
+    - ``glimpse_boxes``: ``num_images`` inputs with the outline of the window each glimpse reads;
+    - ``glimpses``: the inputs beside the glimpses the model reads;
+    - ``theta/<name>``: histograms of the six affine parameters over the first validation batch;
+    - ``pose/scale``, ``pose/tx``, ``pose/ty``: histograms of scale and translation.
     """
 
     def __init__(self, every_n_epochs: int = 5, num_images: int = 16) -> None:
@@ -58,9 +86,19 @@ class GlimpseLogger(Callback):
         if not writers:
             return
         output = pl_module.predict_glimpses(self._images)
-        grid = input_glimpse_grid(self._images[: self.num_images], output.glimpse[: self.num_images])
+        shown = self._images[: self.num_images]
+        grid = input_glimpse_grid(shown, output.glimpse[: self.num_images])
+        step = trainer.current_epoch
         for writer in writers:
-            writer.add_image("glimpses", grid, global_step=trainer.current_epoch)
-            if output.theta is not None:
-                for name, values in zip(THETA_NAMES, output.theta.flatten(1).T, strict=True):
-                    writer.add_histogram(f"theta/{name}", values.cpu(), global_step=trainer.current_epoch)
+            writer.add_image("glimpses", grid, global_step=step)
+            if output.theta is None:
+                continue
+            sampler = pl_module.net.transformer.sampler
+            corners = glimpse_corners(
+                output.theta[: self.num_images], shown.shape[-2:], sampler.align_corners
+            )
+            writer.add_image("glimpse_boxes", draw_glimpse_boxes(shown, corners), global_step=step)
+            for name, values in zip(THETA_NAMES, output.theta.flatten(1).T, strict=True):
+                writer.add_histogram(f"theta/{name}", values.cpu(), global_step=step)
+            for name, values in pose_summary(output.theta).items():
+                writer.add_histogram(f"pose/{name}", values.cpu(), global_step=step)
