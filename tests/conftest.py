@@ -64,3 +64,14 @@ TINY_RUN = (
     "trainer.enable_model_summary=false",
     "trainer.accelerator=cpu",
 )
+
+# The same for the 128x128 retina data: a coarse 2 x 2 grid with 2 digits per cell.
+TINY_RUN_128 = (
+    *TINY_RUN,
+    "data=mnist128",
+    "curriculum=eccentricity",
+    "eval.grid_eccentricities_px=[10.0,40.0]",
+    "eval.grid_contrasts=[0.7,0.3]",
+    "eval.grid_digits_per_cell=2",
+    "eval.batch_size=100",
+)

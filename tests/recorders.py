@@ -10,17 +10,19 @@ from lightning.pytorch.callbacks import Callback
 
 
 class EpochRecorder(Callback):
-    """Writes {epoch: {shift_std_px, max_abs_shift, lr, global_step}} to ``path`` after every epoch."""
+    """Writes {epoch: {shift_std_px, level, max_abs_shift, lr, global_step}} to ``path`` every epoch."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.epochs: dict[int, dict[str, float]] = {}
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        recipe = trainer.datamodule.train_recipe
         record = self.epochs.setdefault(
             trainer.current_epoch,
             {
-                "shift_std_px": trainer.datamodule.train_recipe.shift_std_px,
+                "shift_std_px": getattr(recipe, "shift_std_px", None),
+                "level": list(recipe.level),
                 "max_abs_shift": 0,
                 "lr": trainer.optimizers[0].param_groups[0]["lr"],
                 "first_index": int(batch["index"][0]),

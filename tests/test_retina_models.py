@@ -1,0 +1,99 @@
+"""The 128x128 model family: log-polar bank, poses, glimpse geometry, shapes and first glimpses."""
+
+import math
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from stn_fovea.models.pose import AttentionPose, TranslationPose
+from stn_fovea.models.retina import LogPolarRetina, cropped_pyramid, log_polar_bank
+from stn_fovea.models.sampler import AffineSampler, glimpse_corners
+
+
+def test_log_polar_bank_shape_normalisation_and_where_the_energy_lies():
+    bank = log_polar_bank()  # POLO-ATN: width 32, 2 eccentricities, 16 azimuths, 8 orientations, 1 phase
+    assert bank.shape == (2, 16, 8, 1, 32, 32)
+    assert torch.allclose(bank.mean(dim=(-2, -1)), torch.zeros(2, 16, 8, 1, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(bank.abs().amax(dim=(-2, -1)), torch.ones(2, 16, 8, 1, dtype=torch.float64))
+    energy = bank.pow(2)
+    rows = torch.arange(32, dtype=torch.float64)
+    total = energy.sum(dim=(-2, -1))
+    centroid_row = (energy.sum(-1) * rows).sum(-1) / total - 16
+    centroid_col = (energy.sum(-2) * rows).sum(-1) / total - 16
+    # each filter's energy sits towards its azimuth (staggered by half a step on the second ring) ...
+    for ecc in range(2):
+        for az in range(16):
+            azimuth = (az + ecc / 2) * 2 * math.pi / 16
+            angles = torch.atan2(centroid_col[ecc, az], centroid_row[ecc, az])
+            error = torch.remainder(angles - azimuth + math.pi, 2 * math.pi) - math.pi
+            assert float(error.abs().max()) < math.radians(20), (ecc, az)
+    # ... the outer ring farther out than the inner one, and the energy alike around a ring
+    distance = torch.sqrt(centroid_row**2 + centroid_col**2)
+    assert float(distance[1].mean()) > float(distance[0].mean()) + 1.0
+    for ecc in range(2):
+        assert float(total[ecc].max() / total[ecc].min()) < 2.5
+
+
+def test_cropped_pyramid_levels_and_retina_code_shape():
+    flat = torch.full((2, 1, 128, 128), 0.7)
+    levels = cropped_pyramid(flat)
+    assert levels.shape == (2, 3, 1, 32, 32)
+    assert torch.allclose(levels[:, :2], torch.zeros(2, 2, 1, 32, 32), atol=1e-6)  # Laplacian of a constant
+    assert torch.allclose(levels[:, 2], torch.full((2, 1, 32, 32), 0.7))
+    retina = LogPolarRetina()
+    code = retina(torch.rand(3, 1, 128, 128))
+    assert code.shape == (3, 768) and retina.out_features == 768
+    assert float(retina(flat).abs().max()) < 1e-3  # zero-mean filters ignore a uniform image
+    assert not any(p.requires_grad for p in retina.parameters())
+
+
+def test_attention_and_translation_poses_build_scaled_translations():
+    theta = AttentionPose(0.2)(torch.tensor([[0.3, 0.5, -0.25]]))
+    assert torch.equal(theta, torch.tensor([[[0.3, 0.0, 0.5], [0.0, 0.3, -0.25]]]))
+    assert torch.equal(AttentionPose(0.2).initial_params(), torch.tensor([0.2, 0.0, 0.0]))
+    fixed = TranslationPose(0.2)(torch.tensor([[0.1, 0.2]]))
+    assert torch.allclose(fixed, torch.tensor([[[0.2, 0.0, 0.1], [0.0, 0.2, 0.2]]]))
+    assert torch.equal(TranslationPose().initial_params(), torch.zeros(2))
+
+
+def test_glimpse_corners_follow_the_sampling_grid():
+    identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    corners = glimpse_corners(identity, (128, 128))
+    assert torch.allclose(
+        corners[0], torch.tensor([[-0.5, -0.5], [127.5, -0.5], [127.5, 127.5], [-0.5, 127.5]])
+    )
+    # tx = 0.625 shows the window 40 px to the right of the centre
+    window = glimpse_corners(torch.tensor([[[0.2, 0.0, 0.625], [0.0, 0.2, 0.0]]]), (128, 128))[0]
+    assert float(window[:, 0].mean()) == pytest.approx(63.5 + 40.0)
+    assert float(window[1, 0] - window[0, 0]) == pytest.approx(25.6)
+    # a bright square there is what the 28x28 glimpse reads
+    image = torch.zeros(1, 1, 128, 128)
+    image[..., 54:74, 94:114] = 1.0
+    glimpse = AffineSampler((28, 28))(image, torch.tensor([[[0.2, 0.0, 0.625], [0.0, 0.2, 0.0]]]))
+    assert float(glimpse[..., 8:20, 8:20].min()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "glimpse_side", "theta"),
+    [
+        ("stn128", 128, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        ("atn", 28, [0.2, 0.0, 0.0, 0.0, 0.2, 0.0]),
+        ("polo_atn", 28, [0.2, 0.0, 0.0, 0.0, 0.2, 0.0]),
+        ("peripheral_atn", 28, [0.25, 0.0, 0.0, 0.0, 0.25, 0.0]),
+    ],
+)
+def test_every_128_model_has_its_shapes_and_first_glimpse(compose_train, model, glimpse_side, theta):
+    module = instantiate(compose_train(f"model={model}", "data=mnist128").model)
+    image = torch.rand(2, 1, 128, 128)
+    output = module(image)
+    assert output.logits.shape == (2, 10)
+    assert output.glimpse.shape == (2, 1, glimpse_side, glimpse_side)
+    assert torch.allclose(output.theta, torch.tensor(theta).view(1, 2, 3).expand(2, 2, 3))
+    if model == "stn128":
+        assert torch.allclose(output.glimpse, image, atol=1e-5)  # identity at initialisation
+    else:
+        # the first glimpse is a centred window: a uniform centre gives a uniform glimpse
+        centred = torch.zeros(1, 1, 128, 128)
+        centred[..., 44:84, 44:84] = 0.8
+        assert torch.allclose(module(centred).glimpse, torch.full((1, 1, 28, 28), 0.8))
