@@ -1,7 +1,8 @@
 """`python -m stn_fovea.compare DIR...`: one table of the metrics.json files found under run folders.
 
-Prints model, noise, central and general accuracy, shift-map ring means at a few radii, and the
-reference study's central/general numbers for the same model; ``--csv FILE`` writes the rows too.
+Prints model, noise and the accuracy of every test protocol; for 28x28 runs the shift-map ring means
+at a few radii and the reference's central/general numbers, for 128x128 runs the grid means over
+eccentricities per contrast and the reference's means; ``--csv FILE`` writes the rows too.
 """
 
 from __future__ import annotations
@@ -33,15 +34,22 @@ def find_metrics(folders: list[Path]) -> list[Path]:
 
 def row(path: Path) -> dict[str, Any]:
     metrics = json.loads(path.read_text())
-    rings = metrics.get("shift_map", {}).get("ring_means", {})
     reference = metrics.get("reference", {})
     result: dict[str, Any] = {
         "run": str(path.parent),
         "model": metrics["model"],
         "noise": metrics["noise"],
         **metrics["accuracy"],
-        **{f"ring_{r}px": rings.get(str(r)) for r in RING_RADII},
     }
+    if "shift_map" in metrics:
+        rings = metrics["shift_map"].get("ring_means", {})
+        result.update({f"ring_{r}px": rings.get(str(r)) for r in RING_RADII})
+    if "grid" in metrics:
+        grid = metrics["grid"]
+        result.update({f"grid_mean_c{c}": m for c, m in grid["mean_over_eccentricities"].items()})
+        result["grid_digits_per_cell"] = grid["digits_per_cell"]
+        if grid.get("reference_means"):
+            result["reference"] = " / ".join(f"{m:.3f}" for m in grid["reference_means"].values())
     if reference:
         result["reference"] = (
             f"{reference['central']:.3f} / {reference['general']:.3f} (noise {reference['noise']})"

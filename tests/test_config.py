@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 import stn_fovea.resolvers
 from stn_fovea.callbacks.curriculum import Curriculum
-from stn_fovea.data.datamodule import NoisyMNIST28
+from stn_fovea.data.datamodule import NoisyMNIST28, NoisyMNIST128
 from stn_fovea.models.module import GlimpseModule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -39,7 +39,8 @@ def test_schedulers_compose(compose_train, scheduler):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_cite_their_source(compose_train, experiment):
     cfg = compose_train(f"experiment={experiment}")
-    assert isinstance(instantiate(cfg.data), NoisyMNIST28)
+    expected = NoisyMNIST128 if cfg.data._target_.endswith("128") else NoisyMNIST28
+    assert isinstance(instantiate(cfg.data), expected)
     assert isinstance(instantiate(cfg.model), GlimpseModule)
     assert isinstance(instantiate(cfg.curriculum), Curriculum)
     header = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()[1]
@@ -58,6 +59,31 @@ def test_reference_protocols_have_the_published_parameters(compose_train):
         0.005,
     )
     assert instantiate(what.curriculum).total_epochs == 80
+
+
+@pytest.mark.parametrize(
+    ("experiment", "lr", "step_size", "gamma"),
+    [
+        ("atn_reference", 0.01, 10, 0.5),
+        ("polo_atn_reference", 0.005, 10, 0.5),
+        ("stn128_reference", 0.01, 30, 0.1),
+    ],
+)
+def test_128_reference_protocols_have_the_published_schedules(
+    compose_train, experiment, lr, step_size, gamma
+):
+    cfg = compose_train(f"experiment={experiment}")
+    assert (cfg.data.noise, cfg.data.eccentricity_max_px, cfg.data.batch_size) == (0.75, 40.0, 100)
+    assert (cfg.optimizer.lr, cfg.optimizer.momentum) == (lr, 0.0)
+    assert (cfg.scheduler.step_size, cfg.scheduler.gamma) == (step_size, gamma)
+    curriculum = instantiate(cfg.curriculum)
+    assert curriculum.total_epochs == 110
+    stds = [stage["eccentricity_std_px"] for stage in curriculum.stages]
+    assert stds == pytest.approx([40 * k / 9 for k in range(1, 10)] + [40.0, 40.0], abs=1e-4)
+    contrasts = [stage["contrast"] for stage in curriculum.stages]
+    assert contrasts == [0.7] * 9 + [[0.5, 0.7], [0.3, 0.7]]
+    # a new optimiser at a tenth of the LR for each contrast stage (0.01 -> 0.001, 0.005 -> 0.0005)
+    assert [stage.get("lr_restart") for stage in curriculum.stages] == [None] * 9 + [0.1, 0.1]
 
 
 @pytest.mark.parametrize("group", ["data", "curriculum", "trainer", "logger", "callbacks", "paths", "eval"])
