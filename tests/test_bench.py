@@ -1,0 +1,30 @@
+"""The benchmark command runs end to end (its numbers are printed, never asserted)."""
+
+import importlib.util
+
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from conftest import CONF
+from stn_fovea.bench import run
+
+
+def test_bench_times_generators_reference_pipeline_and_a_128_model(compose_train):
+    cfg = compose_train(
+        "models=[polo_atn]",
+        "generators=[mnist128]",
+        "generator_batch_sizes=[50]",
+        "batch_size=20",
+        "min_seconds=0.05",
+        "device=cpu",
+        config_name="bench",
+    )
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):  # run() composes the model configs
+        table = run(cfg)
+    labels = [str(label) for label in table.columns[0]._cells]
+    rates = [str(rate) for rate in table.columns[3]._cells]
+    assert "generator mnist128" in labels and "train step polo_atn" in labels
+    if importlib.util.find_spec("MotionClouds"):
+        assert labels[0] == "reference numpy+MotionClouds 128"
+    assert all(float(rate.replace(",", "")) > 0 for rate in rates)
