@@ -19,8 +19,9 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
-from stn_fovea.errors import user_errors_exit
+from stn_fovea.errors import ConfigError, user_errors_exit
 from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
+from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,21 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def check_model_reads_data(module: GlimpseModule, image_size: int, model_name: str) -> None:
+    """Raise a ConfigError now, not mid-training, if the model cannot read the data's images."""
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(2, 1, image_size, image_size))
+    except (RuntimeError, ValueError) as error:
+        raise ConfigError(
+            f"model={model_name} cannot read the {image_size}x{image_size} images of this data config "
+            f"({error.__class__.__name__}: {str(error).splitlines()[0]}). The 28x28 models are what and "
+            "stn (data=mnist28); stn128, atn, polo_atn and peripheral_atn read data=mnist128."
+        ) from error
+    finally:
+        module.train()
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the test and evaluation metrics."""
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
@@ -58,6 +74,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     settings.check_protocols(datamodule.test_recipes)
     module = instantiate(cfg.model)
+    check_model_reads_data(module, datamodule.train_recipe.image_size, str(cfg.model_name))
     callbacks: list[Callback] = _instantiate_all(cfg.get("callbacks"))
     curriculum: Curriculum | None = None
     if cfg.get("curriculum") and cfg.curriculum.get("_target_"):

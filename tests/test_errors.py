@@ -55,6 +55,23 @@ def test_unknown_model_name_lists_the_options(tmp_path):
     assert_clear_error(result, "model/resnet", "Available options", "stn", "what")
 
 
+def test_a_model_that_cannot_read_the_data_says_which_pairs_work(tmp_path):
+    result = run_cli("stn_fovea.train", "model=atn", "data=mnist28", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "model=atn cannot read the 28x28 images", "data=mnist128")
+
+
+def test_a_128_setting_outside_the_image_is_a_clear_error(tmp_path):
+    result = run_cli(
+        "stn_fovea.train",
+        "data=mnist128",
+        "model=polo_atn",
+        "data.eccentricity_max_px=70",
+        *QUICK,
+        tmp_path=tmp_path,
+    )
+    assert_clear_error(result, "eccentricity_max_px must be in [0, 50]")
+
+
 def test_unknown_data_name(tmp_path):
     assert_clear_error(run_cli("stn_fovea.train", "data=cifar", *QUICK, tmp_path=tmp_path), "data/cifar")
 

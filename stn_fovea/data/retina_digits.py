@@ -74,6 +74,11 @@ class RetinaDigits:
         check_noise(self.noise, self.sf_0, self.B_sf)
 
     @property
+    def image_size(self) -> int:
+        """Side of the rendered images in pixels."""
+        return self.size
+
+    @property
     def level(self) -> tuple[float, ...]:
         """The parameters that identify a draw (they enter every sample's key)."""
         radius = FIXED_RADIUS_NONE if self.radius_px is None else float(self.radius_px)

@@ -52,6 +52,11 @@ class ShiftedDigits:
         check_noise(self.noise, self.sf_0, self.B_sf)
 
     @property
+    def image_size(self) -> int:
+        """Side of the rendered images in pixels."""
+        return 28
+
+    @property
     def level(self) -> tuple[float, ...]:
         """The curriculum level that identifies a draw (it enters every sample's key)."""
         return (float(self.shift_std_px),)

@@ -192,6 +192,12 @@ class LogPolarRetina(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         if image.shape[1] != 1:
             raise ValueError(f"LogPolarRetina reads one-channel images, got {image.shape[1]} channels")
+        smallest = self.width * 2 ** (self.n_levels - 1)
+        if min(image.shape[-2:]) < smallest:
+            raise ValueError(
+                f"LogPolarRetina with {self.n_levels} levels of {self.width} px crops reads images of at "
+                f"least {smallest} px, got {tuple(image.shape[-2:])}"
+            )
         crops = cropped_pyramid(image, self.width, self.n_levels)[:, :, 0]  # (B, levels, w, w)
         code = crops.flatten(-2) @ self.filters.to(crops.dtype)  # (B, levels, ecc * az * or * ph)
         ecc, az, orientations, phases = self.bank_shape
