@@ -37,13 +37,11 @@ class TutorialLocalization(nn.Module):
 
 
 def _conv_pool_relu(
-    in_channels: int, out_channels: int, kernel_size: int, padding: int = 0
+    in_channels: int, out_channels: int, kernel_size: int, padding: int = 0, batch_norm: bool = False
 ) -> list[nn.Module]:
-    return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding),
-        nn.MaxPool2d(2, stride=2),
-        nn.ReLU(True),
-    ]
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)
+    norm: list[nn.Module] = [nn.BatchNorm2d(out_channels)] if batch_norm else []
+    return [conv, *norm, nn.MaxPool2d(2, stride=2), nn.ReLU(True)]
 
 
 class RetinaLocalization(nn.Module):
@@ -99,6 +97,11 @@ class PeripheralLocalization(nn.Module):
         downsample: average-pooling factor of the peripheral view.
         channels: output channels of the conv layers (kernel 5 for the first, 3 for the others).
         coord_channels: add the CoordConv row/column channels.
+        leaky_slope: negative slope of the hidden fc layer's activation; 0 is a ReLU. A ReLU here can
+            die for every input (then the pose is the same for all images and never recovers).
+        batch_norm: batch-normalise every conv. Without it, the default initialisation shrinks the
+            image-dependent part of the features layer after layer (measured: the hidden features
+            vary by ~1e-4 across images at the start), so the pose learns very slowly.
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class PeripheralLocalization(nn.Module):
         channels: tuple[int, ...] = (16, 32, 32, 32),
         coord_channels: bool = True,
         hidden: int = 32,
+        leaky_slope: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if downsample < 1 or input_size % downsample:
@@ -118,13 +123,14 @@ class PeripheralLocalization(nn.Module):
         current = in_channels + (2 if coord_channels else 0)
         for index, out_channels in enumerate(channels):
             kernel_size = 5 if index == 0 else 3
-            layers += _conv_pool_relu(current, out_channels, kernel_size, padding=kernel_size // 2)
+            layers += _conv_pool_relu(current, out_channels, kernel_size, kernel_size // 2, batch_norm)
             current = out_channels
         self.features = nn.Sequential(*layers)
         side = input_size // downsample
         with torch.no_grad():
             flat = self.features(torch.zeros(1, layers[0].in_channels, side, side)).numel()
-        self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True))
+        activation = nn.LeakyReLU(leaky_slope, inplace=True) if leaky_slope else nn.ReLU(True)
+        self.fc = nn.Sequential(nn.Linear(flat, hidden), activation)
         self.out_features = hidden
 
     def forward(self, image: Tensor) -> Tensor:
