@@ -25,13 +25,13 @@ from rich.table import Table
 
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.datamodule import Recipe
 from stn_fovea.data.reference_pipeline import ReferencePipeline
 from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError, user_errors_exit
 
 EPOCH_DIGITS = 55_000
-Recipe = ShiftedDigits | RetinaDigits
 
 
 def _synchronise(device: torch.device) -> None:
@@ -167,9 +167,9 @@ def run(cfg: DictConfig) -> Table:
         variants = [(False, False)]
         if device.type == "cuda":
             variants += [(bool(cfg.channels_last), bool(cfg.amp))] if cfg.channels_last or cfg.amp else []
-        for model in cfg.models:
-            train_cfg = compose("train", overrides=[f"model={model}", f"data={_data_of(model)}"])
-            recipe = _recipe_for(_data_of(model))
+        for model, data in cfg.models.items():
+            train_cfg = compose("train", overrides=[f"model={model}", f"data={data}"])
+            recipe = _recipe_for(data)
             for channels_last, amp in variants:
                 rate = bench_training_step(
                     train_cfg.model, recipe, int(cfg.batch_size), device, cfg.min_seconds, channels_last, amp
@@ -186,10 +186,6 @@ def run(cfg: DictConfig) -> Table:
                     "incl. rendering" + (f"; {options}" if options else ""),
                 )
     return table
-
-
-def _data_of(model: str) -> str:
-    return "mnist28" if model in ("what", "stn") else "mnist128"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")

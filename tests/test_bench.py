@@ -11,7 +11,8 @@ from stn_fovea.bench import run
 
 def test_bench_times_generators_reference_pipeline_and_a_128_model(compose_train):
     cfg = compose_train(
-        "models=[polo_atn]",
+        "~models",
+        "+models={polo_atn:mnist128}",
         "generators=[mnist128]",
         "generator_batch_sizes=[50]",
         "batch_size=20",

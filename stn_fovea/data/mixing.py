@@ -22,16 +22,25 @@ def sample_contrast(keys: Tensor, low: float, high: float) -> Tensor:
     return low + (high - low) * uniform(keys, CONTRAST_STREAM, 1).squeeze(-1)
 
 
-def minmax_normalise(images: Tensor) -> Tensor:
-    """Scale each image of a (B, H, W) batch to [0, 1]; a constant image becomes all zeros."""
+def minmax_normalise(images: Tensor, include_zero: bool = False) -> Tensor:
+    """Scale each image of a (B, H, W) batch to [0, 1]; a constant image becomes all zeros.
+
+    ``include_zero``: normalise as if each image also held a 0 pixel (a digit on a larger zero canvas).
+    """
     low = images.amin(dim=(-2, -1), keepdim=True)
-    span = images.amax(dim=(-2, -1), keepdim=True) - low
+    high = images.amax(dim=(-2, -1), keepdim=True)
+    if include_zero:
+        low, high = low.clamp(max=0.0), high.clamp(min=0.0)
+    span = high - low
     return (images - low) / span.clamp_min(torch.finfo(images.dtype).eps)
 
 
-def stroke_values(digits: Tensor, contrast: Tensor) -> Tensor:
-    """Digit intensities ``0.5 + c * (u - 0.5)``, with -inf where they would not cover the background."""
-    strokes = 0.5 + contrast.view(-1, 1, 1) * (minmax_normalise(digits) - 0.5)
+def stroke_values(digits: Tensor, contrast: Tensor, on_zero_canvas: bool = False) -> Tensor:
+    """Digit intensities ``0.5 + c * (u - 0.5)``, with -inf where they would not cover the background.
+
+    ``on_zero_canvas``: the digit sits on a larger zero canvas whose zeros join its min-max.
+    """
+    strokes = 0.5 + contrast.view(-1, 1, 1) * (minmax_normalise(digits, on_zero_canvas) - 0.5)
     return torch.where(strokes > 0.5, strokes, torch.full_like(strokes, float("-inf")))
 
 
@@ -66,16 +75,10 @@ def paste_opaque(background: Tensor, digits: Tensor, top_left: Tensor, contrast:
         ``background``, clipped to [0, 1].
     """
     batch, height, width = digits.shape
-    digits = digits.to(background.dtype)
-    # The canvas around the digit is 0: it takes part in the min-max normalisation.
-    low = digits.amin(dim=(-2, -1), keepdim=True).clamp(max=0.0)
-    high = digits.amax(dim=(-2, -1), keepdim=True).clamp(min=0.0)
-    unit = (digits - low) / (high - low).clamp_min(torch.finfo(digits.dtype).eps)
-    strokes = 0.5 + contrast.view(-1, 1, 1) * (unit - 0.5)
+    strokes = stroke_values(digits.to(background.dtype), contrast, on_zero_canvas=True)
     top_left = top_left.to(device=background.device, dtype=torch.int64)
     rows = (top_left[:, :1] + torch.arange(height, device=background.device)).unsqueeze(2)
     cols = (top_left[:, 1:] + torch.arange(width, device=background.device)).unsqueeze(1)
     sample = torch.arange(batch, device=background.device).view(batch, 1, 1)
-    window = background[sample, rows, cols]
-    background[sample, rows, cols] = torch.where(strokes > 0.5, torch.maximum(strokes, window), window)
+    background[sample, rows, cols] = torch.maximum(strokes, background[sample, rows, cols])
     return background.clamp_(0.0, 1.0)

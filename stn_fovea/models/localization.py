@@ -7,6 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def flattened_size(features: nn.Module, in_channels: int, side: int) -> int:
+    """Number of features ``features`` gives for one (in_channels, side, side) image."""
+    with torch.no_grad():
+        return features(torch.zeros(1, in_channels, side, side)).numel()
+
+
 class TutorialLocalization(nn.Module):
     """The PyTorch STN tutorial's localisation net, used by the reference STN_28x28 (whatwhere.md 5.1).
 
@@ -27,8 +33,7 @@ class TutorialLocalization(nn.Module):
             nn.MaxPool2d(2, stride=2),
             nn.ReLU(True),
         )
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, in_channels, input_size, input_size)).numel()
+        flat = flattened_size(self.features, in_channels, input_size)
         self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True))
         self.out_features = hidden
 
@@ -67,8 +72,7 @@ class RetinaLocalization(nn.Module):
             layers += _conv_pool_relu(in_channels, out_channels, kernel_size)
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, layers[0].in_channels, input_size, input_size)).numel()
+        flat = flattened_size(self.features, layers[0].in_channels, input_size)
         self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(True))
         self.out_features = hidden
 
@@ -127,8 +131,7 @@ class PeripheralLocalization(nn.Module):
             current = out_channels
         self.features = nn.Sequential(*layers)
         side = input_size // downsample
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, layers[0].in_channels, side, side)).numel()
+        flat = flattened_size(self.features, layers[0].in_channels, side)
         activation = nn.LeakyReLU(leaky_slope, inplace=True) if leaky_slope else nn.ReLU(True)
         self.fc = nn.Sequential(nn.Linear(flat, hidden), activation)
         self.out_features = hidden

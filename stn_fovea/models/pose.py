@@ -23,6 +23,12 @@ class AffinePose(nn.Module):
         return params.view(-1, 2, 3)
 
 
+def scaled_translation(scale: Tensor, tx: Tensor, ty: Tensor) -> Tensor:
+    """(B,) scales and translations -> (B, 2, 3) thetas [[s, 0, tx], [0, s, ty]]."""
+    zero = torch.zeros_like(tx)
+    return torch.stack((scale, zero, tx, zero, scale, ty), dim=-1).view(-1, 2, 3)
+
+
 class AttentionPose(nn.Module):
     """ATN's attention parametrisation (whatwhere.md 5.1): (s, tx, ty) -> [[s, 0, tx], [0, s, ty]].
 
@@ -45,9 +51,7 @@ class AttentionPose(nn.Module):
         return torch.tensor([self.initial_scale, 0.0, 0.0])
 
     def forward(self, params: Tensor) -> Tensor:
-        scale, tx, ty = params.unbind(-1)
-        zero = torch.zeros_like(scale)
-        return torch.stack((scale, zero, tx, zero, scale, ty), dim=-1).view(-1, 2, 3)
+        return scaled_translation(*params.unbind(-1))
 
 
 class TranslationPose(nn.Module):
@@ -70,5 +74,4 @@ class TranslationPose(nn.Module):
 
     def forward(self, params: Tensor) -> Tensor:
         tx, ty = params.unbind(-1)
-        scale, zero = torch.full_like(tx, self.scale), torch.zeros_like(tx)
-        return torch.stack((scale, zero, tx, zero, scale, ty), dim=-1).view(-1, 2, 3)
+        return scaled_translation(torch.full_like(tx, self.scale), tx, ty)
