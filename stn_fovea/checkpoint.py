@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stn_fovea.callbacks.run_config import CHECKPOINT_KEY
+from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, FORMAT_VERSION
 from stn_fovea.errors import CheckpointError
 from stn_fovea.models.module import GlimpseModule
 
@@ -37,6 +37,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a stn_fovea checkpoint (it has no '{CHECKPOINT_KEY}' run config). Use a "
             "checkpoint written by `python -m stn_fovea.train`."
+        )
+    version = checkpoint[CHECKPOINT_KEY].get("version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by another version of stn_fovea (checkpoint format {version}, this one "
+            f"reads {FORMAT_VERSION}); retrain, or evaluate it with the stn_fovea version that wrote it."
         )
     return checkpoint
 

@@ -14,7 +14,8 @@ from rich.console import Console
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
-from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
+from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
+from stn_fovea.train import command_line_overrides
 
 
 def _device(choice: str) -> torch.device:
@@ -25,6 +26,20 @@ def _device(choice: str) -> torch.device:
     if choice not in ("cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu or cuda, got {choice!r}")
     return torch.device(choice)
+
+
+def run_evaluators(run: DictConfig, overrides: list[str]) -> DictConfig:
+    """The run's own evaluators and settings, with the ``evaluators.*`` settings given on the command line."""
+    prefix = "evaluators."
+    given = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith(prefix)]
+    unknown = sorted({o[len(prefix) :].split(".")[0] for o in given} - set(run.get("evaluators") or {}))
+    if unknown:
+        raise ConfigError(
+            f"this checkpoint's run has no evaluator(s) {unknown}; its evaluators are "
+            f"{sorted(run.get('evaluators') or {})}"
+        )
+    chosen = OmegaConf.merge(run.get("evaluators") or {}, OmegaConf.from_dotlist(given).get("evaluators", {}))
+    return chosen  # type: ignore[return-value]
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -38,6 +53,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         run.data.noise = float(cfg.noise)
     if cfg.get("test_size") is not None:
         run.data.test_size = int(cfg.test_size)
+    if cfg.get("batch_size") is not None:
+        run.data.eval_batch_size = int(cfg.batch_size)
     module = load_module(checkpoint, run).to(_device(cfg.device))
     datamodule = instantiate(run.data)
     datamodule.prepare_data()
@@ -46,7 +63,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics = evaluate_model(
         module,
         datamodule,
-        EvaluationSettings.from_config(cfg.eval),
+        build_evaluators(run_evaluators(run, command_line_overrides())),
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),

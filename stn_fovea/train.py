@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
@@ -19,10 +23,12 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
+from stn_fovea.data.datamodule import TEST, NoisyMNIST
 from stn_fovea.errors import ConfigError, user_errors_exit
-from stn_fovea.evaluation.report import EvaluationSettings, evaluate_model
+from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
+from stn_fovea.sweep import in_multirun, one_line, record_failure
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -44,19 +50,62 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def check_model_reads_data(module: GlimpseModule, image_size: int, model_name: str) -> None:
-    """Raise a ConfigError now, not mid-training, if the model cannot read the data's images."""
+def command_line_overrides() -> list[str]:
+    """The overrides the user typed (empty outside a Hydra app)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
+    """Instantiate the model and check now, not mid-training, that it reads the data's images."""
+    size, names = datamodule.image_size, f"model={cfg.model_name} data={cfg.data_name}"
     try:
+        module: GlimpseModule = instantiate(cfg.model)
         with torch.no_grad():
-            module.eval()(torch.zeros(2, 1, image_size, image_size))
-    except (RuntimeError, ValueError) as error:
+            module.eval()(torch.zeros(2, 1, size, size))
+    except (InstantiationException, RuntimeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        reason = str(error).strip().splitlines()[-1]
         raise ConfigError(
-            f"model={model_name} cannot read the {image_size}x{image_size} images of this data config "
-            f"({error.__class__.__name__}: {str(error).splitlines()[0]}). The 28x28 models are what and "
-            "stn (data=mnist28); stn128, atn, polo_atn and peripheral_atn read data=mnist128."
+            f"{names}: the model cannot read {size}x{size} images ({reason}). Pick a model built for "
+            f"this image size, or data whose images it reads (e.g. data=mnist28 for 28x28 models)."
         ) from error
-    finally:
-        module.train()
+    module.train()
+    return module
+
+
+def check_sweep_metric(module: GlimpseModule, datamodule: NoisyMNIST) -> str:
+    """The task's sweep metric must be a metric that trainer.test will log."""
+    metric = str(module.task.sweep_metric)
+    logged = {
+        f"{TEST}/{protocol}/{name}"
+        for protocol in datamodule.test_recipes
+        for name in [*module.task.templates.keys(), "loss"]
+    }
+    if metric not in logged:
+        raise ConfigError(
+            f"task.sweep_metric={metric} is not a metric of this run; choose one of {sorted(logged)} "
+            "(the data's test protocols x the task's metrics)"
+        )
+    return metric
+
+
+def warn_curriculum_overrides(curriculum: Curriculum, overrides: list[str]) -> None:
+    """Say at start when the user set a data value that every curriculum stage replaces."""
+    staged = curriculum.stage_parameters()
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith("data.") and key[len("data.") :] in staged:
+            name = key[len("data.") :]
+            values = ", ".join(str(stage.get(name)) for stage in curriculum.stages if name in stage)
+            log.warning(
+                "%s=%s is replaced during training by the curriculum, whose stages set %s to %s. To train "
+                "at your value, use curriculum=none (with trainer.max_epochs) or set curriculum.stages.",
+                key,
+                value,
+                name,
+                values,
+            )
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -65,21 +114,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")
-    # Fail now, with a clear message, on a bad resume path or evaluation setting, not after training.
+    # Fail now, with a clear message, on a bad resume path or setting, not after training.
     if cfg.get("ckpt_path"):
         read_checkpoint(cfg.ckpt_path)
-    settings = EvaluationSettings.from_config(cfg.eval)
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = instantiate(cfg.data)
-    settings.check_protocols(datamodule.test_recipes)
-    module = instantiate(cfg.model)
-    check_model_reads_data(module, datamodule.train_recipe.image_size, str(cfg.model_name))
+    datamodule: NoisyMNIST = instantiate(cfg.data)
+    module = build_model(cfg, datamodule)
+    sweep_metric = check_sweep_metric(module, datamodule)
+    evaluators = build_evaluators(cfg.get("evaluators"))
+    for evaluator in evaluators.values():
+        evaluator.check(datamodule)
     callbacks: list[Callback] = _instantiate_all(cfg.get("callbacks"))
     curriculum: Curriculum | None = None
     if cfg.get("curriculum") and cfg.curriculum.get("_target_"):
         curriculum = instantiate(cfg.curriculum)
         curriculum.check(datamodule)
+        warn_curriculum_overrides(curriculum, command_line_overrides())
         callbacks.append(curriculum)
     callbacks.append(StoreRunConfig(resolved))
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))
@@ -98,10 +149,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
-    metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best}
+    metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric}
     if cfg.get("evaluate") and trainer.is_global_zero:
         metrics["evaluation"] = evaluate_model(
-            module, datamodule, settings, output_dir / "eval", cfg.model_name, checkpoint=best
+            module, datamodule, evaluators, output_dir / "eval", str(cfg.model_name), checkpoint=best
         )
     _report(output_dir, best, metrics)
     return metrics
@@ -119,13 +170,28 @@ def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None
     console.print(f"TensorBoard    : tensorboard --logdir {output_dir.parent.resolve()}")
 
 
+def run_job(cfg: DictConfig) -> float | None:
+    """One run; inside a sweep, a failure is recorded and NaN returned so that the other jobs go on."""
+    if not in_multirun():
+        with user_errors_exit():
+            metrics = train(cfg)
+        return metrics.get("test", {}).get(metrics.get("sweep_metric", ""))
+    try:
+        metrics = train(cfg)
+    except Exception as error:  # noqa: BLE001 (any failure of this job: the sweep must go on)
+        message = one_line(error)
+        log.error("this job failed: %s", message)
+        record_failure(Path(cfg.paths.output_dir), message, "".join(traceback.format_exception(error)))
+        print(f"stn_fovea: job {HydraConfig.get().job.num} failed: {message}", file=sys.stderr)
+        return float("nan")
+    return metrics.get("test", {}).get(metrics.get("sweep_metric", ""))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
     torch.set_float32_matmul_precision("high")
-    with user_errors_exit():
-        metrics = train(cfg)
-    return metrics.get("test", {}).get("test/general/acc")
+    return run_job(cfg)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ class Curriculum(Callback):
         """First epoch of stage ``index``."""
         return sum(self.durations[:index])
 
+    def stage_parameters(self) -> set[str]:
+        """The dataset parameters that some stage sets."""
+        return {name for stage in self.stages for name in stage if name != LR_RESTART}
+
     def data_level(self, index: int) -> dict[str, float]:
         """The dataset parameters of stage ``index`` (without the ``lr_restart`` directive)."""
         return {name: value for name, value in self.stages[index].items() if name != LR_RESTART}

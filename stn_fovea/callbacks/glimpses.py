@@ -13,8 +13,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 from torchvision.utils import draw_keypoints, make_grid
 
-from stn_fovea.models.sampler import glimpse_corners
-
 THETA_NAMES = ("a11", "a12", "tx", "a21", "a22", "ty")
 BOX_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0)]
 
@@ -31,12 +29,12 @@ def draw_glimpse_boxes(images: Tensor, corners: Tensor, per_row: int = 4) -> Ten
     """A (3, H', W') uint8 grid of the inputs (B, 1, H, W) in [0, 1] with each glimpse's outline in red.
 
     Args:
-        corners: (B, 4, 2) pixel (x, y) corners from :func:`stn_fovea.models.sampler.glimpse_corners`.
+        corners: (B, G, 4, 2) pixel (x, y) corners of the G glimpses of every input (``ModelOutput.windows``).
     """
     drawn = []
-    for image, box in zip(images, corners, strict=True):
+    for image, boxes in zip(images, corners, strict=True):
         rgb = (image.clamp(0, 1) * 255).to(torch.uint8).expand(3, -1, -1).cpu()
-        drawn.append(draw_keypoints(rgb, box.unsqueeze(0).cpu(), BOX_EDGES, colors="red", radius=1, width=1))
+        drawn.append(draw_keypoints(rgb, boxes.cpu(), BOX_EDGES, colors="red", radius=1, width=1))
     return make_grid(torch.stack(drawn), nrow=per_row, padding=2, pad_value=255)
 
 
@@ -87,18 +85,17 @@ class GlimpseLogger(Callback):
             return
         output = pl_module.predict_glimpses(self._images)
         shown = self._images[: self.num_images]
-        grid = input_glimpse_grid(shown, output.glimpse[: self.num_images])
+        grid = input_glimpse_grid(shown, output.glimpses[: self.num_images, -1])
         step = trainer.current_epoch
         for writer in writers:
             writer.add_image("glimpses", grid, global_step=step)
-            if output.theta is None:
+            if output.windows is not None:
+                boxes = draw_glimpse_boxes(shown, output.windows[: self.num_images])
+                writer.add_image("glimpse_boxes", boxes, global_step=step)
+            if output.thetas is None:
                 continue
-            sampler = pl_module.net.transformer.sampler
-            corners = glimpse_corners(
-                output.theta[: self.num_images], shown.shape[-2:], sampler.align_corners
-            )
-            writer.add_image("glimpse_boxes", draw_glimpse_boxes(shown, corners), global_step=step)
-            for name, values in zip(THETA_NAMES, output.theta.flatten(1).T, strict=True):
+            thetas = output.thetas.flatten(0, 1)  # every glimpse of every input
+            for name, values in zip(THETA_NAMES, thetas.flatten(1).T, strict=True):
                 writer.add_histogram(f"theta/{name}", values.cpu(), global_step=step)
-            for name, values in pose_summary(output.theta).items():
+            for name, values in pose_summary(thetas).items():
                 writer.add_histogram(f"pose/{name}", values.cpu(), global_step=step)

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 CHECKPOINT_KEY = "stn_fovea"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one NoisyMNIST DataModule with a recipe, task and evaluators in the config
 
 
 class StoreRunConfig(Callback):

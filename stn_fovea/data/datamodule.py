@@ -1,4 +1,5 @@
-"""LightningDataModules for the noisy MNIST experiments (28x28 shifts, 128x128 retina).
+"""The LightningDataModule of every noisy-MNIST experiment; the recipe (28x28 shifts, 128x128 retina,
+...) comes from the data config.
 
 The DataLoaders only carry raw uint8 digits, labels and dataset indices. The noisy images are rendered
 batch-wise on the training device in ``on_after_batch_transfer``, by a pure generator ("recipe"), from
@@ -8,7 +9,7 @@ same for every run and model with the same data seed, and a curriculum only has 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.mnist import Digits, load_mnist
-from stn_fovea.data.retina_digits import RetinaDigits
-from stn_fovea.data.shifted_digits import ShiftedDigits
+from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
 
 TRAIN, VAL, VAL_LEVEL, TEST = "train", "val", "val_level", "test"
@@ -81,13 +81,13 @@ def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
-Recipe = ShiftedDigits | RetinaDigits
-
 
 class NoisyMNIST(L.LightningDataModule):
-    """The data side shared by every noisy-MNIST experiment; subclasses choose the recipe.
+    """MNIST digits rendered by a recipe: one DataModule for every noisy-MNIST dataset.
 
     Args:
+        recipe: the recipe class (or a partial of it, ``_partial_: true`` in the config); it is built
+            with ``recipe_fields``.
         data_dir: root holding ``MNIST/raw`` (downloaded there when missing and ``download``).
         seed: data seed; with it, every sample is a function of (split, index, level).
         shuffle_seed: seed of the training order (a function of (shuffle_seed, epoch)).
@@ -95,47 +95,60 @@ class NoisyMNIST(L.LightningDataModule):
         train_size, test_size: use only the first N digits (quick runs); None = all.
         resample_every_epoch: draw a fresh training set every epoch (the reference keeps it fixed
             within a curriculum stage).
-        train_recipe: the generator of the training set before any curriculum stage.
-        val_recipe: the fixed validation protocol (it picks the best checkpoint); a second validation
-            set ("val_level") follows the curriculum level.
-        test_recipes: name -> generator of each fixed test set.
+        val_protocol: recipe changes of the fixed validation set that picks the best checkpoint, e.g.
+            ``{shift_std_px: 15}``; a second validation set ("val_level") follows the curriculum level.
+        test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``).
+        recipe_fields: the recipe's parameters (the fields of its dataclass), e.g. ``contrast``,
+            ``noise``; the curriculum changes some of them stage by stage.
     """
 
     def __init__(
         self,
+        recipe: Callable[..., Recipe],
         data_dir: str | Path,
-        download: bool,
-        seed: int,
-        shuffle_seed: int,
-        batch_size: int,
-        eval_batch_size: int,
-        num_workers: int,
-        val_size: int,
-        train_size: int | None,
-        test_size: int | None,
-        resample_every_epoch: bool,
-        train_recipe: Recipe,
-        val_recipe: Recipe,
-        test_recipes: Mapping[str, Recipe],
+        download: bool = True,
+        seed: int = 0,
+        shuffle_seed: int = 0,
+        batch_size: int = 100,
+        eval_batch_size: int = 1000,
+        num_workers: int = 0,
+        val_size: int = 5000,
+        train_size: int | None = None,
+        test_size: int | None = None,
+        resample_every_epoch: bool = False,
+        val_protocol: Mapping[str, Any] | None = None,
+        test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
+        **recipe_fields: Any,
     ) -> None:
         super().__init__()
         if batch_size <= 0 or eval_batch_size <= 0:
             raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
         if not 0 < val_size < 60000:
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
-        if not test_recipes:
+        if not test_protocols:
             raise ConfigError("data.test_protocols needs at least one protocol")
+        try:
+            self.train_recipe: Recipe = recipe(**recipe_fields)
+        except TypeError as error:  # a field the recipe does not have
+            raise ConfigError(f"data: {error}. Check the data config's recipe fields.") from error
+        self.val_recipe = self.train_recipe.with_level(**dict(val_protocol or {}))
+        self.test_recipes = {
+            str(name): self.train_recipe.with_level(**dict(changes)) for name, changes in test_protocols.items()
+        }
         self.data_dir, self.download = Path(data_dir), download
         self.seed, self.shuffle_seed = seed, shuffle_seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers = num_workers
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
         self.resample_every_epoch = resample_every_epoch
-        self.train_recipe, self.val_recipe = train_recipe, val_recipe
-        self.test_recipes = dict(test_recipes)
         self._train: DigitBatches | None = None
         self._val: DigitBatches | None = None
         self._test: Digits | None = None
+
+    @property
+    def image_size(self) -> int:
+        """Side of the rendered images in pixels."""
+        return self.train_recipe.image_size
 
     # -- curriculum -------------------------------------------------------------------------------
     def set_train_level(self, **level: float) -> None:
@@ -214,146 +227,19 @@ class NoisyMNIST(L.LightningDataModule):
             return self.test_recipes[source[len(TEST) + 1 :]], TEST
         raise KeyError(f"unknown batch source {source!r}")
 
+    def sample_keys(self, source: str, index: Tensor) -> Tensor:
+        """The keys of samples ``index`` of a batch source: (data seed, split, recipe level[, epoch])."""
+        recipe, split = self.recipe_for(source)
+        parts: list[int | float | str] = [self.seed, split, *recipe.level]
+        if source == TRAIN and self.resample_every_epoch and self.trainer is not None:
+            parts.append(self.trainer.current_epoch)
+        return sample_keys(index, *parts)
+
     def render(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Turn a batch of raw digits into noisy images (on the batch's device)."""
-        recipe, split = self.recipe_for(batch["source"])
-        parts: list[int | float | str] = [self.seed, split, *recipe.level]
-        if batch["source"] == TRAIN and self.resample_every_epoch and self.trainer is not None:
-            parts.append(self.trainer.current_epoch)
-        keys = sample_keys(batch["index"], *parts)
-        images, shifts, contrast = recipe(batch["digit"], keys)
+        recipe, _ = self.recipe_for(batch["source"])
+        images, shifts, contrast = recipe(batch["digit"], self.sample_keys(batch["source"], batch["index"]))
         return {**batch, "image": images, "shift": shifts, "contrast": contrast}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         return self.render(batch)
-
-
-class NoisyMNIST28(NoisyMNIST):
-    """Noisy, shifted 28x28 MNIST (whatwhere.md 1.2).
-
-    Args:
-        shift_std_px: shift std of the training set before any curriculum stage.
-        val_shift_std_px: shift std of the fixed validation protocol ("general").
-        test_protocols: name -> shift std of each fixed test set.
-        The other recipe arguments are the :class:`ShiftedDigits` fields; the rest are
-        :class:`NoisyMNIST`'s.
-    """
-
-    def __init__(
-        self,
-        data_dir: str | Path,
-        download: bool = True,
-        seed: int = 0,
-        shuffle_seed: int = 0,
-        batch_size: int = 100,
-        eval_batch_size: int = 1000,
-        num_workers: int = 0,
-        val_size: int = 5000,
-        train_size: int | None = None,
-        test_size: int | None = None,
-        shift_std_px: float = 0.0,
-        shift_max_px: int = 25,
-        contrast: float | Sequence[float] = (0.3, 0.7),
-        noise: float = 0.75,
-        sf_0: float = 0.1,
-        B_sf: float = 0.1,
-        quantize: bool = True,
-        val_shift_std_px: float = 15.0,
-        test_protocols: Mapping[str, float] | None = None,
-        resample_every_epoch: bool = False,
-    ) -> None:
-        recipe = ShiftedDigits(
-            shift_std_px=shift_std_px,
-            shift_max_px=shift_max_px,
-            contrast=contrast,  # a number or [low, high]; ShiftedDigits checks and normalises it
-            noise=noise,
-            sf_0=sf_0,
-            B_sf=B_sf,
-            quantize=quantize,
-        )
-        protocols = dict(test_protocols or {"central": 0.0, "general": 15.0})
-        super().__init__(
-            data_dir,
-            download,
-            seed,
-            shuffle_seed,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            val_size,
-            train_size,
-            test_size,
-            resample_every_epoch,
-            train_recipe=recipe,
-            val_recipe=recipe.with_level(shift_std_px=val_shift_std_px),
-            test_recipes={name: recipe.with_level(shift_std_px=std) for name, std in protocols.items()},
-        )
-
-
-class NoisyMNIST128(NoisyMNIST):
-    """MNIST digits at an eccentricity in a 128x128 noisy, masked "retina" image (whatwhere.md 1.3).
-
-    Args:
-        val_protocol: recipe changes of the fixed validation set, e.g.
-            ``{eccentricity_std_px: 40, contrast: [0.3, 0.7]}``.
-        test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``; the
-            eccentricity x contrast grid is the evaluation's).
-        The other recipe arguments are the :class:`RetinaDigits` fields; the rest are
-        :class:`NoisyMNIST`'s.
-    """
-
-    def __init__(
-        self,
-        data_dir: str | Path,
-        download: bool = True,
-        seed: int = 0,
-        shuffle_seed: int = 0,
-        batch_size: int = 100,
-        eval_batch_size: int = 500,
-        num_workers: int = 0,
-        val_size: int = 5000,
-        train_size: int | None = None,
-        test_size: int | None = None,
-        size: int = 128,
-        eccentricity_std_px: float = 40.0,
-        eccentricity_max_px: float = 40.0,
-        contrast: float | Sequence[float] = 0.7,
-        noise: float = 0.75,
-        sf_0: float = 0.1,
-        B_sf: float = 0.1,
-        mask: bool = True,
-        quantize: bool = False,
-        spectral_noise: bool = True,
-        val_protocol: Mapping[str, Any] | None = None,
-        test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
-        resample_every_epoch: bool = False,
-    ) -> None:
-        recipe = RetinaDigits(
-            size=size,
-            eccentricity_std_px=eccentricity_std_px,
-            eccentricity_max_px=eccentricity_max_px,
-            contrast=contrast,
-            noise=noise,
-            sf_0=sf_0,
-            B_sf=B_sf,
-            mask=mask,
-            quantize=quantize,
-            spectral_noise=spectral_noise,
-        )
-        protocols = test_protocols or {"general": {"contrast": (0.3, 0.7)}}
-        super().__init__(
-            data_dir,
-            download,
-            seed,
-            shuffle_seed,
-            batch_size,
-            eval_batch_size,
-            num_workers,
-            val_size,
-            train_size,
-            test_size,
-            resample_every_epoch,
-            train_recipe=recipe,
-            val_recipe=recipe.with_level(**dict(val_protocol or {})),
-            test_recipes={name: recipe.with_level(**dict(changes)) for name, changes in protocols.items()},
-        )

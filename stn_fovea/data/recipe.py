@@ -1,8 +1,11 @@
-"""What every dataset recipe shares: the batch it returns, contrast settings, stage changes.
+"""What every dataset recipe shares: the scene it samples, the batch it returns, stage changes.
 
-A recipe is a frozen dataclass whose fields are the dataset's parameters and whose ``__call__`` renders
-a batch from raw digits and per-sample keys. ``level`` names the draw: it enters every sample's key, so
-two curriculum stages never share samples.
+A recipe is a frozen dataclass whose fields are the dataset's parameters. It works in two steps:
+``sample(keys)`` draws a :class:`Scene` (where each digit goes, its contrast, the noise key) from
+per-sample keys, and ``render(digits, scene)`` turns a scene into images. Calling the recipe does
+both. Splitting them lets an evaluation render the same scene with one draw changed (a fixed shift, a
+new gaze) without touching the others. ``level`` names the draw: it enters every sample's key, so two
+curriculum stages never share samples.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from torch import Tensor
 
 from stn_fovea.errors import ConfigError
 
-R = TypeVar("R")
+R = TypeVar("R", bound="Recipe")
+
+
+class Scene(NamedTuple):
+    """The random draws of a batch: sample keys (B,) int64 (they also seed the noise field), the digit
+    offsets (B, 2) int64 as (rows, cols) in pixels, and the contrasts (B,)."""
+
+    keys: Tensor
+    shifts: Tensor
+    contrast: Tensor
 
 
 class NoisyBatch(NamedTuple):
@@ -52,10 +64,57 @@ def check_noise(noise: float, sf_0: float, B_sf: float) -> None:
         raise ConfigError(f"need 0 < sf_0 <= 0.5 and B_sf > 0, got sf_0={sf_0}, B_sf={B_sf}")
 
 
-def with_level(recipe: R, **changes: Any) -> R:
-    """A copy of a recipe with some fields changed (a curriculum stage); unknown names are a ConfigError."""
-    known = {field.name for field in dataclasses.fields(recipe)}  # type: ignore[arg-type]
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ConfigError(f"unknown dataset parameter(s) {unknown}; known: {sorted(known)}")
-    return dataclasses.replace(recipe, **changes)  # type: ignore[type-var]
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Base of the noisy-digit recipes: contrast, noise and image-format fields, and the two steps.
+
+    Attributes:
+        size: image side in pixels.
+        contrast: (low, high) of the uniform contrast draw; equal values give a fixed contrast (a
+            number in the config means fixed).
+        noise: noise amplitude (0.75 in the STN study, 1.0 in the What/Where paper).
+        sf_0, B_sf: MotionClouds envelope, cycles/pixel.
+        quantize: round down to 1/255 steps, as a uint8 image would be.
+    """
+
+    size: int = 28
+    contrast: float | tuple[float, float] = (0.3, 0.7)  # normalised to (low, high)
+    noise: float = 0.75
+    sf_0: float = 0.1
+    B_sf: float = 0.1
+    quantize: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contrast", contrast_range(self.contrast))
+        check_noise(self.noise, self.sf_0, self.B_sf)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the rendered images in pixels."""
+        return self.size
+
+    @property
+    def level(self) -> tuple[float, ...]:
+        """The parameters that identify a draw (they enter every sample's key)."""
+        raise NotImplementedError
+
+    def with_level(self: R, **changes: Any) -> R:
+        """A copy with some fields changed (a curriculum stage); unknown names are a ConfigError."""
+        known = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown dataset parameter(s) {unknown}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def sample(self, keys: Tensor) -> Scene:
+        """Draw the scene of every sample from its key (B,)."""
+        raise NotImplementedError
+
+    def render(self, digits: Tensor, scene: Scene) -> Tensor:
+        """Images (B, 1, size, size) of (B, 28, 28) digits (uint8 or float) placed as ``scene`` says."""
+        raise NotImplementedError
+
+    def __call__(self, digits: Tensor, keys: Tensor) -> NoisyBatch:
+        """Sample and render a batch from (B, 28, 28) digits and (B,) int64 sample keys."""
+        scene = self.sample(keys)
+        return NoisyBatch(self.render(digits, scene), scene.shifts, scene.contrast)

@@ -114,15 +114,16 @@ def plot_eccentricity_curves(
 
 
 def plot_glimpse_boxes(images: Tensor, glimpses: Tensor, corners: Tensor, path: Path, title: str) -> None:
-    """Each input (B, 1, H, W) with its glimpse's outline (corners (B, 4, 2), x/y px) above the glimpse."""
+    """Each input (B, 1, H, W) with the outlines of its glimpses (corners (B, G, 4, 2), x/y px; the
+    last one red, earlier ones orange) above the last glimpse (B, 1, h, w)."""
     count = images.shape[0]
     fig, axes = plt.subplots(2, count, figsize=(1.9 * count, 4.0), squeeze=False)
     for column in range(count):
         top, bottom = axes[0, column], axes[1, column]
         top.imshow(images[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        top.add_patch(
-            Polygon(corners[column].numpy(), closed=True, fill=False, edgecolor="red", linewidth=1.2)
-        )
+        for order, window in enumerate(corners[column]):
+            colour = "red" if order == len(corners[column]) - 1 else "orange"
+            top.add_patch(Polygon(window.numpy(), closed=True, fill=False, edgecolor=colour, linewidth=1.2))
         bottom.imshow(glimpses[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         top.axis("off")
         bottom.axis("off")

@@ -67,3 +67,6 @@ ECCENTRICITY_GRID_MEANS_128 = {
     "atn": {0.7: 0.936, 0.5: 0.925, 0.3: 0.673},
     "polo_atn": {0.7: 0.610, 0.5: 0.534, 0.3: 0.258},
 }
+
+# Tables of published accuracies per model, by the name an evaluator's config gives them.
+REFERENCE_TABLES = {"central_general_28": CENTRAL_GENERAL_28}

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+import torch
 from torch import Tensor, nn
 
-from stn_fovea.models.sampler import AffineSampler
+from stn_fovea.models.sampler import AffineSampler, glimpse_corners
+
+
+@dataclass
+class ModelOutput:
+    """What a model returns. Every glimpse-like field carries a glimpse axis G (several glimpses).
+
+    Attributes:
+        logits: (B, classes) class scores of the final read-out.
+        glimpses: (B, G, C, h, w) what the classifier read, in order.
+        thetas: (B, G, 2, 3) the affine matrices that produced the glimpses (output -> input normalised
+            coordinates, as ``affine_grid``); None for a model without a learned pose.
+        windows: (B, G, 4, 2) pixel (x, y) corners of each glimpse in the input image (see
+            :func:`~stn_fovea.models.sampler.glimpse_corners`); None when a glimpse is not a window.
+        extras: anything else a model produces for its task or its figures (e.g. a predicted map).
+    """
+
+    logits: Tensor
+    glimpses: Tensor
+    thetas: Tensor | None = None
+    windows: Tensor | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Glimpse(NamedTuple):
+    """One glimpse (B, C, h, w), its theta (B, 2, 3) or None, and its window's (B, 4, 2) pixel corners."""
+
+    image: Tensor
+    theta: Tensor | None
+    window: Tensor
 
 
 class Pose(Protocol):
@@ -36,32 +67,66 @@ class SpatialTransformer(nn.Module):
         nn.init.zeros_(self.head.weight)
         self.head.bias.data.copy_(pose.initial_params())
 
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """image (B, C, H, W) -> (glimpse, theta (B, 2, 3))."""
+    def forward(self, image: Tensor) -> Glimpse:
+        """image (B, C, H, W) -> the glimpse, theta (B, 2, 3) and the window it was read from."""
         theta = self.pose(self.head(self.localization(image)))
-        return self.sampler(image, theta), theta
+        window = glimpse_corners(theta.detach(), image.shape[-2:], self.sampler.align_corners)
+        return Glimpse(self.sampler(image, theta), theta, window)
 
 
-class GlimpseOutput(NamedTuple):
-    """Logits (B, classes), the glimpse the classifier read, and theta (B, 2, 3) or None."""
+class CentralGlimpse(nn.Module):
+    """A fixed glimpse: the central ``size`` x ``size`` crop, exact pixels (no resampling).
 
-    logits: Tensor
-    glimpse: Tensor
-    theta: Tensor | None
+    It makes the What baseline readable on large images: at 128x128 it is the What/Where study's
+    0-saccade control (rows and columns 50:78); on a 28x28 image it is the image itself.
+    """
+
+    def __init__(self, size: int = 28) -> None:
+        super().__init__()
+        if size < 1:
+            raise ValueError(f"size must be a positive number of pixels, got {size}")
+        self.size = size
+
+    def forward(self, image: Tensor) -> Glimpse:
+        height, width = image.shape[-2:]
+        if height < self.size or width < self.size:
+            raise ValueError(f"a central {self.size} px glimpse needs a larger image, got {height}x{width}")
+        top, left = (height - self.size) // 2, (width - self.size) // 2
+        # the crop's outer pixel edges, ordered as glimpse_corners orders them
+        low_x, low_y, high_x, high_y = left - 0.5, top - 0.5, left + self.size - 0.5, top + self.size - 0.5
+        corners = torch.tensor(
+            [[low_x, low_y], [high_x, low_y], [high_x, high_y], [low_x, high_y]], device=image.device
+        )
+        crop = image[..., top : top + self.size, left : left + self.size]
+        return Glimpse(crop, None, corners.expand(len(image), 4, 2))
 
 
 class GlimpseClassifier(nn.Module):
-    """An optional spatial transformer followed by a classifier on its glimpse.
+    """A spatial transformer (or a fixed central glimpse) followed by a classifier on its glimpse.
 
-    With ``transformer=None`` the classifier reads the input itself (the "What" baseline).
+    Args:
+        classifier: reads the glimpse, returns logits.
+        transformer: a :class:`SpatialTransformer`, a :class:`CentralGlimpse`, or None (the classifier
+            reads the input itself).
     """
 
-    def __init__(self, classifier: nn.Module, transformer: SpatialTransformer | None = None) -> None:
+    def __init__(
+        self, classifier: nn.Module, transformer: SpatialTransformer | CentralGlimpse | None = None
+    ) -> None:
         super().__init__()
         self.classifier, self.transformer = classifier, transformer
 
-    def forward(self, image: Tensor) -> GlimpseOutput:
+    def localization_parameters(self) -> list[nn.Parameter]:
+        """The parameters that decide where to look (an optimiser may give them their own LR)."""
+        return list(self.transformer.parameters()) if self.transformer is not None else []
+
+    def forward(self, image: Tensor) -> ModelOutput:
         if self.transformer is None:
-            return GlimpseOutput(self.classifier(image), image, None)
-        glimpse, theta = self.transformer(image)
-        return GlimpseOutput(self.classifier(glimpse), glimpse, theta)
+            return ModelOutput(self.classifier(image), image.unsqueeze(1))
+        glimpse = self.transformer(image)
+        return ModelOutput(
+            self.classifier(glimpse.image),
+            glimpse.image.unsqueeze(1),
+            None if glimpse.theta is None else glimpse.theta.unsqueeze(1),
+            glimpse.window.unsqueeze(1),
+        )

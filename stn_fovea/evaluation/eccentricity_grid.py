@@ -1,0 +1,174 @@
+"""The 128x128 study's benchmark grid: accuracy at fixed eccentricities x fixed contrasts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from rich.progress import Progress
+from torch import Tensor
+
+from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.datamodule import NoisyMNIST
+from stn_fovea.data.mnist import Digits
+from stn_fovea.data.recipe import Recipe
+from stn_fovea.errors import ConfigError
+from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
+from stn_fovea.evaluation.figures import plot_eccentricity_curves
+from stn_fovea.evaluation.reference import (
+    ECCENTRICITY_GRID_128,
+    ECCENTRICITY_GRID_MEANS_128,
+    GRID_ECCENTRICITIES_128,
+)
+from stn_fovea.models.module import GlimpseModule
+
+
+
+def grid_eccentricities(count: int = 9, max_px: float = 40.0) -> list[float]:
+    """The reference grid of radii: max * k / count for k = 1..count (4.44, 8.89, ..., 40 px)."""
+    return [max_px * k / count for k in range(1, count + 1)]
+
+
+@torch.no_grad()
+def eccentricity_grid_accuracy(
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    seed: int,
+    eccentricities_px: Sequence[float],
+    contrasts: Sequence[float],
+    digits_per_cell: int | None = None,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> Tensor:
+    """Accuracy for every (contrast, eccentricity) cell of the STN study's benchmark (whatwhere.md 5.4).
+
+    Cell (c, e) renders the first ``digits_per_cell`` test digits (all when None) at the fixed radius e
+    with a random angle and the fixed contrast c; samples are keyed by (seed, "test", "grid", c, e,
+    index), so the cells are the same for every model and run.
+
+    Returns:
+        (len(contrasts), len(eccentricities_px)) float tensor on the CPU; row = contrast.
+    """
+    count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
+    accuracy = torch.zeros(len(contrasts), len(eccentricities_px), dtype=torch.float64)
+    task = progress.add_task("eccentricity grid", total=accuracy.numel() * count) if progress else None
+    for row, contrast in enumerate(contrasts):
+        for col, radius in enumerate(eccentricities_px):
+            cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
+            correct = 0
+            for start in range(0, count, batch_size):
+                index = torch.arange(start, min(start + batch_size, count))
+                keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
+                correct += int(count_correct(module, cell, digits, index, keys).sum())
+                if progress is not None and task is not None:
+                    progress.advance(task, len(index))
+            accuracy[row, col] = correct / count
+    return accuracy
+
+
+def reference_cell(reference: Mapping[float, list[float]] | None, contrast: float, radius: float) -> str:
+    """The reference's accuracy at this cell, when the study measured it ('' otherwise)."""
+    if reference is None or contrast not in reference:
+        return ""
+    for index, reference_radius in enumerate(GRID_ECCENTRICITIES_128):
+        if abs(reference_radius - radius) < 0.01:
+            return f"{reference[contrast][index]:.4f}"
+    return ""
+
+
+class EccentricityGrid:
+    """Writes grid.csv (with the reference study's cell where it exists) and grid.png.
+
+    Args:
+        eccentricities_px: the radii; None = the reference's 40 k / 9 px, k = 1..9.
+        contrasts: the fixed contrasts of the rows.
+        digits_per_cell: test digits per cell; None = all of them (10,000, as the reference).
+    """
+
+    def __init__(
+        self,
+        eccentricities_px: Sequence[float] | None = None,
+        contrasts: Sequence[float] = (0.7, 0.5, 0.3),
+        digits_per_cell: int | None = None,
+    ) -> None:
+        self.eccentricities_px = (
+            grid_eccentricities() if eccentricities_px is None else [float(e) for e in eccentricities_px]
+        )
+        self.contrasts = [float(c) for c in contrasts]
+        if not self.contrasts or any(not 0 < c <= 1 for c in self.contrasts):
+            raise ConfigError(f"evaluators.eccentricity_grid.contrasts must lie in (0, 1], got {contrasts}")
+        if any(e < 0 for e in self.eccentricities_px):
+            raise ConfigError(
+                f"evaluators.eccentricity_grid.eccentricities_px must be >= 0, got {eccentricities_px}"
+            )
+        if digits_per_cell is not None and digits_per_cell < 1:
+            raise ConfigError(
+                f"evaluators.eccentricity_grid.digits_per_cell must be >= 1 or null, got {digits_per_cell}"
+            )
+        self.digits_per_cell = digits_per_cell
+
+    def check(self, datamodule: NoisyMNIST) -> None:
+        """The dataset's recipe must have a fixed radius and a contrast, and hold every cell."""
+        for contrast in self.contrasts:
+            for radius in self.eccentricities_px:
+                try:
+                    datamodule.train_recipe.with_level(radius_px=radius, contrast=contrast)
+                except ConfigError as error:
+                    raise ConfigError(f"evaluators.eccentricity_grid cannot render its cells: {error}") from error
+
+    def __call__(self, context: EvaluationContext) -> dict[str, Any]:
+        accuracy = eccentricity_grid_accuracy(
+            context.module,
+            context.datamodule.train_recipe,  # noise, mask and envelope of the run; radius, contrast per cell
+            context.digits,
+            context.seed,
+            self.eccentricities_px,
+            self.contrasts,
+            self.digits_per_cell,
+            context.batch_size,
+            context.progress,
+        )
+        total = len(context.digits.labels)
+        per_cell = total if self.digits_per_cell is None else min(self.digits_per_cell, total)
+        name = context.model_name
+        reference = ECCENTRICITY_GRID_128.get(name)
+        with (context.out_dir / "grid.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"])
+            for row, contrast in enumerate(self.contrasts):
+                for col, radius in enumerate(self.eccentricities_px):
+                    writer.writerow(
+                        [
+                            name,
+                            contrast,
+                            f"{radius:.3f}",
+                            f"{float(accuracy[row, col]):.4f}",
+                            per_cell,
+                            reference_cell(reference, contrast, radius),
+                        ]
+                    )
+        plot_eccentricity_curves(
+            accuracy,
+            self.eccentricities_px,
+            self.contrasts,
+            context.out_dir / "grid.png",
+            name,
+            reference,
+            GRID_ECCENTRICITIES_128,
+        )
+        return {
+            "grid": {
+                "file": "grid.csv",
+                "eccentricities_px": self.eccentricities_px,
+                "contrasts": self.contrasts,
+                "digits_per_cell": per_cell,
+                "accuracy": {str(c): accuracy[row].tolist() for row, c in enumerate(self.contrasts)},
+                "mean_over_eccentricities": {
+                    str(c): float(accuracy[row].mean()) for row, c in enumerate(self.contrasts)
+                },
+                "reference_means": {str(c): m for c, m in ECCENTRICITY_GRID_MEANS_128.get(name, {}).items()},
+            }
+        }

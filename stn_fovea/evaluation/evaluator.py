@@ -1,0 +1,126 @@
+"""The evaluation of one trained model: a list of evaluators, each writing its files and metrics.
+
+Evaluators are listed in config like callbacks (``conf/evaluators``; a dataset names its own set in its
+defaults). Each one is a class with ``check(datamodule)`` (run before training, so that a bad setting
+stops the run at once) and ``__call__(context) -> dict`` (its entries go into ``metrics.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
+
+from stn_fovea.data.datamodule import NoisyMNIST
+from stn_fovea.data.mnist import Digits
+from stn_fovea.data.recipe import Recipe
+from stn_fovea.errors import ConfigError
+from stn_fovea.models.module import GlimpseModule
+
+
+@dataclass
+class EvaluationContext:
+    """What every evaluator reads: the model in eval mode, the data, the test digits, where to write."""
+
+    module: GlimpseModule
+    datamodule: NoisyMNIST
+    digits: Digits
+    out_dir: Path
+    model_name: str
+    progress: Progress | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.datamodule.eval_batch_size
+
+    @property
+    def seed(self) -> int:
+        return self.datamodule.seed
+
+
+class Evaluator(Protocol):
+    def check(self, datamodule: NoisyMNIST) -> None: ...
+
+    def __call__(self, context: EvaluationContext) -> dict[str, Any]: ...
+
+
+def build_evaluators(node: DictConfig | Mapping[str, Any] | None) -> dict[str, Evaluator]:
+    """Instantiate the ``evaluators`` config node (name -> evaluator); a bad setting is a ConfigError."""
+    evaluators: dict[str, Evaluator] = {}
+    for name, settings in (node or {}).items():
+        if not settings:
+            continue  # an evaluator switched off with evaluators.<name>=null
+        try:
+            evaluators[str(name)] = instantiate(settings)
+        except InstantiationException as error:
+            raise ConfigError(f"evaluators.{name}: {str(error).splitlines()[-1]}") from error
+    return evaluators
+
+
+@torch.no_grad()
+def count_correct(
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    index: Tensor,
+    keys: Tensor,
+    shifts: Tensor | None = None,
+) -> Tensor:
+    """(B,) bool: which digits ``index`` the model names right, rendered by ``recipe`` from ``keys``.
+
+    ``shifts`` (B, 2), when given, replaces the sampled digit offsets (the scene is otherwise the same).
+    """
+    device = module.device
+    scene = recipe.sample(keys.to(device))
+    if shifts is not None:
+        scene = scene._replace(shifts=shifts.to(device))
+    images = recipe.render(digits.images[index].to(device), scene)
+    return module(images).logits.argmax(1).cpu() == digits.labels[index]
+
+
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    ) as progress:
+        yield progress
+
+
+def evaluate_model(
+    module: GlimpseModule,
+    datamodule: NoisyMNIST,
+    evaluators: Mapping[str, Evaluator],
+    out_dir: Path,
+    model_name: str,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """Run every evaluator on the datamodule's fixed test digits; write and return metrics.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for evaluator in evaluators.values():
+        evaluator.check(datamodule)
+    module.eval()
+    digits = datamodule.test_digits
+    recipe = datamodule.train_recipe
+    metrics: dict[str, Any] = {
+        "model": model_name,
+        "checkpoint": checkpoint,
+        "noise": recipe.noise,
+        "data_seed": datamodule.seed,
+        "test_digits": len(digits.labels),
+    }
+    with progress_bar() as progress:
+        context = EvaluationContext(module, datamodule, digits, out_dir, model_name, progress)
+        for evaluator in evaluators.values():
+            metrics.update(evaluator(context))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics

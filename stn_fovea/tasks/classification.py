@@ -1,0 +1,42 @@
+"""Digit classification: a loss on the model's logits and torchmetrics on its predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+from torchmetrics import Metric, MetricCollection
+
+from stn_fovea.errors import ConfigError
+from stn_fovea.models.transformer import ModelOutput
+
+
+class Classification(nn.Module):
+    """The task of every model that names a digit.
+
+    Args:
+        loss: module mapping (logits (B, classes), labels (B,)) to a scalar, e.g. ``nn.CrossEntropyLoss``.
+        metrics: name -> metric updated with (logits, labels); logged as ``<source>/<name>``.
+        sweep_metric: the metric a sweep optimises, ``test/<protocol>/<metric>``; ``train`` returns it.
+    """
+
+    def __init__(
+        self, loss: nn.Module, metrics: Mapping[str, Metric], sweep_metric: str = "test/general/acc"
+    ) -> None:
+        super().__init__()
+        if not metrics:
+            raise ConfigError("task.metrics needs at least one metric, e.g. acc (MulticlassAccuracy)")
+        self.criterion = loss
+        self.templates = MetricCollection(dict(metrics))
+        self.sweep_metric = sweep_metric
+
+    def new_metrics(self) -> MetricCollection:
+        """A fresh set of the task's metrics, for one batch source."""
+        return self.templates.clone()
+
+    def loss(self, output: ModelOutput, batch: Mapping[str, Any]) -> Tensor:
+        return self.criterion(output.logits, batch["label"])
+
+    def update(self, metrics: MetricCollection, output: ModelOutput, batch: Mapping[str, Any]) -> None:
+        metrics.update(output.logits, batch["label"])
