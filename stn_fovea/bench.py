@@ -16,7 +16,6 @@ from contextlib import nullcontext
 import hydra
 import numpy as np
 import torch
-import torch.nn.functional as F
 from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -25,10 +24,8 @@ from rich.table import Table
 
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.data.counter_rng import sample_keys
-from stn_fovea.data.datamodule import Recipe
+from stn_fovea.data.recipe import Recipe
 from stn_fovea.data.reference_pipeline import ReferencePipeline
-from stn_fovea.data.retina_digits import RetinaDigits
-from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError, user_errors_exit
 
 EPOCH_DIGITS = 55_000
@@ -111,7 +108,7 @@ def bench_training_step(
             images = images.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(module(images).logits, labels)
+            loss = module.task.loss(module(images), {"label": labels})
         loss.backward()
         optimizer.step()
 
@@ -129,11 +126,12 @@ def devices(choice: str) -> list[torch.device]:
 
 
 def _recipe_for(data: str) -> Recipe:
-    if data == "mnist28":
-        return ShiftedDigits(shift_std_px=15.0)
-    if data == "mnist128":
-        return RetinaDigits(eccentricity_std_px=40.0)
-    raise ConfigError(f"benchmark data must be mnist28 or mnist128, got {data!r}")
+    """The recipe of the fixed validation protocol of ``conf/data/<data>.yaml`` (e.g. shift std 15 px)."""
+    try:
+        config = compose("train", overrides=[f"data={data}"])
+    except Exception as error:  # Hydra's MissingConfigException lists the options
+        raise ConfigError(f"benchmark data {data!r}: {str(error).splitlines()[0]}") from error
+    return instantiate(config.data).val_recipe
 
 
 def run(cfg: DictConfig) -> Table:

@@ -54,3 +54,10 @@ def user_errors_exit(exit_code: int = 2) -> Iterator[None]:
             raise
         print(f"stn_fovea: error: {cause}", file=sys.stderr)
         sys.exit(exit_code)
+
+
+def short_reason(error: BaseException) -> str:
+    """The informative line of an error message (Hydra's instantiate wraps the cause in several lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "Error in call to target"))]
+    return lines[-1] if lines else type(error).__name__

@@ -24,7 +24,7 @@ from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.data.datamodule import TEST, NoisyMNIST
-from stn_fovea.errors import ConfigError, user_errors_exit
+from stn_fovea.errors import ConfigError, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
@@ -65,9 +65,8 @@ def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
     except (InstantiationException, RuntimeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise
-        reason = str(error).strip().splitlines()[-1]
         raise ConfigError(
-            f"{names}: the model cannot read {size}x{size} images ({reason}). Pick a model built for "
+            f"{names}: the model cannot read {size}x{size} images ({short_reason(error)}). Pick a model built for "
             f"this image size, or data whose images it reads (e.g. data=mnist28 for 28x28 models)."
         ) from error
     module.train()

@@ -50,28 +50,27 @@ def compose_train(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     GlobalHydra.instance().clear()
 
 
-# Small, fast settings for runs of the real pipeline in tests.
-TINY_RUN = (
+# Small, fast settings for runs of the real pipeline in tests (any data).
+TINY = (
     "data.train_size=300",
     "data.val_size=200",
     "data.test_size=200",
     "data.eval_batch_size=100",
-    "eval.digits_per_cell=1",
-    "eval.max_shift_px=3",
-    "eval.num_glimpses=4",
+    "evaluators.glimpses.num_images=4",
     "trainer.num_sanity_val_steps=0",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "trainer.accelerator=cpu",
 )
 
-# The same for the 128x128 retina data: a coarse 2 x 2 grid with 2 digits per cell.
+# The 28x28 data (the default): a 7 x 7 shift map with one digit per cell.
+TINY_RUN = (*TINY, "evaluators.shift_map.digits_per_cell=1", "evaluators.shift_map.max_shift_px=3")
+
+# The 128x128 retina data: a coarse 2 x 2 grid with 2 digits per cell.
 TINY_RUN_128 = (
-    *TINY_RUN,
     "data=mnist128",
-    "curriculum=eccentricity",
-    "eval.grid_eccentricities_px=[10.0,40.0]",
-    "eval.grid_contrasts=[0.7,0.3]",
-    "eval.grid_digits_per_cell=2",
-    "eval.batch_size=100",
+    *TINY,
+    "evaluators.eccentricity_grid.eccentricities_px=[10.0,40.0]",
+    "evaluators.eccentricity_grid.contrasts=[0.7,0.3]",
+    "evaluators.eccentricity_grid.digits_per_cell=2",
 )

@@ -8,8 +8,10 @@ from omegaconf import OmegaConf
 
 import stn_fovea.resolvers
 from stn_fovea.callbacks.curriculum import Curriculum
-from stn_fovea.data.datamodule import NoisyMNIST28, NoisyMNIST128
+from stn_fovea.data.datamodule import NoisyMNIST
+from stn_fovea.errors import ConfigError
 from stn_fovea.models.module import GlimpseModule
+from stn_fovea.train import build_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 stn_fovea.resolvers.register()
@@ -20,13 +22,39 @@ def options(group: str) -> list[str]:
 
 
 @pytest.mark.parametrize("model", options("model"))
+def test_every_model_reads_some_data_and_refuses_the_rest_clearly(compose_train, model):
+    readable = []
+    for data in options("data"):
+        cfg = compose_train(f"model={model}", f"data={data}")
+        datamodule = instantiate(cfg.data)
+        try:
+            module = build_model(cfg, datamodule)
+        except ConfigError as error:
+            assert f"model={model} data={data}" in str(error) and "cannot read" in str(error)
+            continue
+        assert isinstance(module, GlimpseModule)
+        readable.append(data)
+    assert readable, f"model={model} reads none of the data configs"
+
+
 @pytest.mark.parametrize("optimizer", options("optimizer"))
-def test_models_and_optimizers_compose(compose_train, model, optimizer):
-    cfg = compose_train(f"model={model}", f"optimizer={optimizer}")
-    module = instantiate(cfg.model)
-    assert isinstance(module, GlimpseModule)
-    assert type(module.configure_optimizers()).__name__.lower() == optimizer
-    assert cfg.model_name == model
+def test_optimizers_compose(compose_train, optimizer):
+    cfg = compose_train(f"optimizer={optimizer}")
+    assert type(instantiate(cfg.model).configure_optimizers()).__name__.lower() == optimizer
+
+
+def test_the_curriculum_and_the_evaluators_follow_the_data_unless_named(compose_train):
+    def staged(cfg) -> set[str]:
+        return instantiate(cfg.curriculum).stage_parameters() if cfg.curriculum.get("_target_") else set()
+
+    retina = compose_train("data=mnist128", "model=polo_atn")
+    assert staged(retina) == {"eccentricity_std_px", "contrast"}
+    assert "eccentricity_grid" in retina.evaluators and "shift_map" not in retina.evaluators
+    shifted = compose_train("data=mnist28")
+    assert staged(shifted) == {"shift_std_px"}
+    assert "shift_map" in shifted.evaluators and "eccentricity_grid" not in shifted.evaluators
+    assert staged(compose_train("data=mnist128", "curriculum=none")) == set()
+    assert staged(compose_train("data=mnist128", "curriculum=shift")) == {"shift_std_px"}
 
 
 @pytest.mark.parametrize("scheduler", options("scheduler"))
@@ -39,10 +67,10 @@ def test_schedulers_compose(compose_train, scheduler):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_cite_their_source(compose_train, experiment):
     cfg = compose_train(f"experiment={experiment}")
-    expected = NoisyMNIST128 if cfg.data._target_.endswith("128") else NoisyMNIST28
-    assert isinstance(instantiate(cfg.data), expected)
-    assert isinstance(instantiate(cfg.model), GlimpseModule)
-    assert isinstance(instantiate(cfg.curriculum), Curriculum)
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, NoisyMNIST)
+    assert isinstance(build_model(cfg, datamodule), GlimpseModule)
+    instantiate(cfg.curriculum).check(datamodule)  # every stage is valid for the experiment's data
     header = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()[1]
     assert header.startswith("# ") and len(header) > 20
 
@@ -86,17 +114,20 @@ def test_128_reference_protocols_have_the_published_schedules(
     assert [stage.get("lr_restart") for stage in curriculum.stages] == [None] * 9 + [0.1, 0.1]
 
 
-@pytest.mark.parametrize("group", ["data", "curriculum", "trainer", "logger", "callbacks", "paths", "eval"])
+@pytest.mark.parametrize(
+    "group", ["data", "curriculum", "trainer", "logger", "callbacks", "paths", "evaluators", "task"]
+)
 def test_every_option_of_the_other_groups_composes(compose_train, group):
     for option in options(group):
         cfg = compose_train(f"{group}={option}")
         node = cfg[group]
         if group == "trainer":
             assert node._target_.endswith("Trainer")
-        elif group in ("logger", "callbacks"):
-            assert all(instantiate(child) is not None for child in node.values())
-        elif group in ("data", "curriculum") and node.get("_target_"):
-            assert instantiate(node) is not None
+        elif group in ("logger", "callbacks", "evaluators"):
+            for child in (node or {}).values():
+                instantiate(child)  # must not raise
+        elif group in ("data", "curriculum", "task") and node.get("_target_"):
+            instantiate(node)  # must not raise
 
 
 @pytest.mark.parametrize("name", ["evaluate", "bench"])

@@ -4,12 +4,25 @@ import torch
 from conftest import data_root
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.glimpses import input_glimpse_grid
-from stn_fovea.data.datamodule import NoisyMNIST28
+from stn_fovea.data.datamodule import NoisyMNIST
+from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
 
 
-def datamodule(**kwargs) -> NoisyMNIST28:
-    dm = NoisyMNIST28(data_dir=data_root(), val_size=500, train_size=1000, test_size=300, **kwargs)
+PROTOCOLS = {"central": {"shift_std_px": 0.0}, "general": {"shift_std_px": 15.0}}
+
+
+def datamodule(**kwargs) -> NoisyMNIST:
+    dm = NoisyMNIST(
+        ShiftedDigits,
+        data_dir=data_root(),
+        val_size=500,
+        train_size=1000,
+        test_size=300,
+        val_protocol={"shift_std_px": 15.0},
+        test_protocols=PROTOCOLS,
+        **kwargs,
+    )
     dm.setup("fit")
     return dm
 

@@ -55,9 +55,9 @@ def test_unknown_model_name_lists_the_options(tmp_path):
     assert_clear_error(result, "model/resnet", "Available options", "stn", "what")
 
 
-def test_a_model_that_cannot_read_the_data_says_which_pairs_work(tmp_path):
+def test_a_model_that_cannot_read_the_data_says_so(tmp_path):
     result = run_cli("stn_fovea.train", "model=atn", "data=mnist28", *QUICK, tmp_path=tmp_path)
-    assert_clear_error(result, "model=atn cannot read the 28x28 images", "data=mnist128")
+    assert_clear_error(result, "model=atn data=mnist28: the model cannot read 28x28 images")
 
 
 def test_a_128_setting_outside_the_image_is_a_clear_error(tmp_path):
@@ -139,8 +139,8 @@ def test_bad_checkpoint_paths(tmp_path):
 
 
 def test_bad_evaluation_settings_stop_the_run_before_training(tmp_path):
-    result = run_cli("stn_fovea.train", "+eval.digits=3", *QUICK, tmp_path=tmp_path)
-    assert_clear_error(result, "unknown eval setting(s) ['digits']")
-    result = run_cli("stn_fovea.train", "eval.map_protocol=everything", *QUICK, tmp_path=tmp_path)
-    assert_clear_error(result, "eval.map_protocol='everything' is not a test protocol")
+    result = run_cli("stn_fovea.train", "+evaluators.shift_map.digits=3", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "evaluators.shift_map:", "digits")
+    result = run_cli("stn_fovea.train", "evaluators.shift_map.protocol=everything", *QUICK, tmp_path=tmp_path)
+    assert_clear_error(result, "evaluators.shift_map.protocol='everything' is not a test protocol")
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -14,7 +14,7 @@ def test_seeded_stn_learns_noisy_mnist(compose_train):
         "data.train_size=4000",
         "data.test_size=1000",
         "data.shift_std_px=0",
-        "data.val_shift_std_px=0",  # pick the best checkpoint on the trained condition
+        "data.val_protocol.shift_std_px=0",  # pick the best checkpoint on the trained condition
         "trainer.max_epochs=3",
         "evaluate=false",
         "seed=7",
@@ -40,6 +40,7 @@ def test_seeded_peripheral_atn_learns_an_easy_retina_setting(compose_train):
         f"data.val_protocol={easy}",
         "~data.test_protocols",
         f"+data.test_protocols={{easy:{easy}}}",
+        "task.sweep_metric=test/easy/acc",
         "trainer.max_epochs=3",
         "evaluate=false",
         "seed=7",

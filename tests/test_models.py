@@ -55,13 +55,14 @@ def test_stn_starts_at_the_identity_and_exposes_theta():
     image = digit_image()
     out = net(image)
     assert out.logits.shape == (2, 10)
-    assert torch.allclose(out.theta, identity(2))
-    assert torch.allclose(out.glimpse, image, atol=1e-5)
+    assert torch.allclose(out.thetas, identity(2).unsqueeze(1))
+    assert torch.allclose(out.glimpses, image.unsqueeze(1), atol=1e-5)
 
 
 def test_what_baseline_reads_its_input():
     out = GlimpseClassifier(WhatNet())(digit_image())
-    assert out.theta is None and out.logits.shape == (2, 10)
+    assert out.thetas is None and out.logits.shape == (2, 10)
+    assert torch.equal(out.glimpses[:, 0], digit_image())
     with pytest.raises(ValueError, match="28x28"):
         WhatNet()(torch.zeros(1, 1, 32, 32))
 

@@ -88,12 +88,12 @@ def test_every_128_model_has_its_shapes_and_first_glimpse(compose_train, model, 
     image = torch.rand(2, 1, 128, 128)
     output = module(image)
     assert output.logits.shape == (2, 10)
-    assert output.glimpse.shape == (2, 1, glimpse_side, glimpse_side)
-    assert torch.allclose(output.theta, torch.tensor(theta).view(1, 2, 3).expand(2, 2, 3))
+    assert output.glimpses.shape == (2, 1, 1, glimpse_side, glimpse_side)
+    assert torch.allclose(output.thetas[:, 0], torch.tensor(theta).view(1, 2, 3).expand(2, 2, 3))
     if model == "stn128":
-        assert torch.allclose(output.glimpse, image, atol=1e-5)  # identity at initialisation
+        assert torch.allclose(output.glimpses[:, 0], image, atol=1e-5)  # identity at initialisation
     else:
         # the first glimpse is a centred window: a uniform centre gives a uniform glimpse
         centred = torch.zeros(1, 1, 128, 128)
         centred[..., 44:84, 44:84] = 0.8
-        assert torch.allclose(module(centred).glimpse, torch.full((1, 1, 28, 28), 0.8))
+        assert torch.allclose(module(centred).glimpses[:, 0], torch.full((1, 1, 28, 28), 0.8))

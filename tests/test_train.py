@@ -123,8 +123,8 @@ def test_evaluate_entry_point_on_a_checkpoint(compose_train):
     )
     train(run)
     cfg = compose_train(
-        "eval.digits_per_cell=2",
-        "eval.max_shift_px=2",
+        "evaluators.shift_map.digits_per_cell=2",
+        "evaluators.shift_map.max_shift_px=2",
         "test_size=300",
         "noise=1.0",
         f"ckpt_path={Path(run.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",

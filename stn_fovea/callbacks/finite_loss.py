@@ -41,6 +41,9 @@ class StopOnNonFiniteLoss(Callback):
         if trainer.global_step % self.check_every_n_steps == 0:
             self._check(trainer)
 
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer)  # validation runs inside the training epoch, before its end hooks
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check(trainer)
 

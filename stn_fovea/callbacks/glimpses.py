@@ -89,7 +89,7 @@ class GlimpseLogger(Callback):
         step = trainer.current_epoch
         for writer in writers:
             writer.add_image("glimpses", grid, global_step=step)
-            if output.windows is not None:
+            if output.windows is not None and bool(torch.isfinite(output.windows).all()):
                 boxes = draw_glimpse_boxes(shown, output.windows[: self.num_images])
                 writer.add_image("glimpse_boxes", boxes, global_step=step)
             if output.thetas is None:

@@ -24,7 +24,7 @@ from torch import Tensor
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits
 from stn_fovea.data.recipe import Recipe
-from stn_fovea.errors import ConfigError
+from stn_fovea.errors import ConfigError, short_reason
 from stn_fovea.models.module import GlimpseModule
 
 
@@ -63,7 +63,7 @@ def build_evaluators(node: DictConfig | Mapping[str, Any] | None) -> dict[str, E
         try:
             evaluators[str(name)] = instantiate(settings)
         except InstantiationException as error:
-            raise ConfigError(f"evaluators.{name}: {str(error).splitlines()[-1]}") from error
+            raise ConfigError(f"evaluators.{name}: {short_reason(error)}") from error
     return evaluators
 
 

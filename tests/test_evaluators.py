@@ -1,0 +1,313 @@
+"""Known-answer tests of the evaluators: fake models whose answers depend only on where the digit is,
+how bright it is and what its label is, so that every cell of a map, grid or table is known exactly.
+
+The synthetic digit of label k is a bright bar 2 rows high (rows 13-14) and 2k + 2 columns wide
+(columns 13-k .. 14+k): its centre is the frame's centre (13.5, 13.5) whatever the label, so the fake
+reads the digit's offset from the bar's centroid, its label from the bar's width and the contrast from the
+bar's brightness (0.5 + c / 2 over a 0.5 background when the noise is 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+from stn_fovea.data.counter_rng import sample_keys
+from stn_fovea.data.mnist import Digits
+from stn_fovea.data.retina_digits import RetinaDigits
+from stn_fovea.data.shifted_digits import ShiftedDigits
+from stn_fovea.errors import ConfigError
+from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, eccentricity_grid_accuracy
+from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model
+from stn_fovea.evaluation.protocols import ProtocolAccuracy
+from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128
+from stn_fovea.evaluation.shift_map import ShiftMap, ring_means, shift_accuracy_map
+from stn_fovea.models.transformer import ModelOutput
+
+# Labels in a scrambled order, so that a digit read with another digit's label is named wrong.
+LABELS = [3, 8, 1, 9, 0, 6, 2, 7, 5, 4]
+
+
+def bar_digits(labels: list[int] = LABELS) -> Digits:
+    images = torch.zeros(len(labels), 28, 28, dtype=torch.uint8)
+    for image, k in zip(images, labels, strict=True):
+        image[13:15, 13 - k : 15 + k] = 255
+    return Digits(images, torch.tensor(labels, dtype=torch.int64))
+
+
+class Reading(NamedTuple):
+    """What the fake reads from a batch of images: the digit's (rows, cols) offset from the image centre
+    in whole pixels (B, 2), the contrast (B,), the label (B,), and the top-left pixel (B,), which the
+    digit never covers: noise, or 0.5 without noise."""
+
+    offset: Tensor
+    contrast: Tensor
+    label: Tensor
+    corner: Tensor
+
+
+def read(images: Tensor) -> Reading:
+    """The bar is the set of pixels at the image's peak (the tests keep the noise below the strokes)."""
+    x = images[:, 0]
+    height, width = x.shape[-2:]
+    peak = x.amax(dim=(-2, -1))
+    bar = (x >= peak.view(-1, 1, 1) - 1e-4).float()
+    area = bar.sum(dim=(-2, -1))
+    rows = (bar.sum(-1) * torch.arange(height)).sum(-1) / area - (height - 1) / 2
+    cols = (bar.sum(-2) * torch.arange(width)).sum(-1) / area - (width - 1) / 2
+    label = (bar.amax(-2).sum(-1) / 2 - 1).round().long()
+    return Reading(torch.stack((rows, cols), -1).round(), 2 * (peak - 0.5), label, x[:, 0, 0])
+
+
+class Oracle(nn.Module):
+    """A fake GlimpseModule: names the digit right where ``rule(reading)`` says, else label + 1 (mod 10).
+
+    It keeps every batch of images it receives in ``seen`` and what it read in ``readings``.
+    """
+
+    def __init__(self, rule: Callable[[Reading], Tensor]) -> None:
+        super().__init__()
+        self.rule = rule
+        self.seen: list[Tensor] = []
+        self.readings: list[Reading] = []
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def forward(self, images: Tensor) -> ModelOutput:
+        reading = read(images)
+        self.seen.append(images.clone())
+        self.readings.append(reading)
+        answer = torch.where(self.rule(reading), reading.label, (reading.label + 1) % 10)
+        return ModelOutput(logits=nn.functional.one_hot(answer, 10).float(), glimpses=images.unsqueeze(1))
+
+
+def in_lower_left_patch(reading: Reading) -> Tensor:
+    """Right only for a digit moved 1 px down or more and 0 to 3 px left: an asymmetric patch."""
+    rows, cols = reading.offset.unbind(-1)
+    return (rows >= 1) & (cols >= -3) & (cols <= 0)
+
+
+def bright_labels(reading: Reading) -> Tensor:
+    """Right on the labels below 10 x contrast, wherever the digit is: accuracy = contrast on 0..9."""
+    return reading.label + 0.5 < 10 * reading.contrast
+
+
+def near_and_bright(reading: Reading) -> Tensor:
+    """Right on every digit within 6 px of the centre, on the labels below 10 x contrast within 20 px,
+    and never beyond."""
+    radius = reading.offset.norm(dim=-1)
+    return (radius <= 6) | ((radius <= 20) & bright_labels(reading))
+
+
+def noise_coin(reading: Reading) -> Tensor:
+    """Right when the noise at the top-left pixel is above 0.5: a coin tossed by the sample's key, so
+    the accuracy changes if a cell's samples do."""
+    return reading.corner > 0.5
+
+
+def patch_map(max_shift_px: int) -> Tensor:
+    """The expected map of ``in_lower_left_patch``: element [i + max, j + max] is shift (i, j)."""
+    side = 2 * max_shift_px + 1
+    expected = torch.zeros(side, side)
+    for i in range(-max_shift_px, max_shift_px + 1):
+        for j in range(-max_shift_px, max_shift_px + 1):
+            expected[i + max_shift_px, j + max_shift_px] = float(i >= 1 and -3 <= j <= 0)
+    return expected
+
+
+def clean_28(**changes) -> ShiftedDigits:
+    """The 28x28 recipe without noise or quantisation: background 0.5, strokes 0.5 + c / 2."""
+    return ShiftedDigits(**{"contrast": 0.8, "noise": 0.0, "quantize": False, **changes})
+
+
+def clean_128(**changes) -> RetinaDigits:
+    """The 128x128 recipe without noise or mask: background 0.5, strokes 0.5 + c / 2."""
+    return RetinaDigits(**{"contrast": 0.7, "noise": 0.0, "mask": False, **changes})
+
+
+def fake_datamodule(**attributes) -> SimpleNamespace:
+    """What the evaluation context reads of a datamodule; keys as NoisyMNIST: (seed, source, index)."""
+    defaults = {"seed": 0, "eval_batch_size": 7}
+    namespace = SimpleNamespace(**{**defaults, **attributes})
+    namespace.sample_keys = lambda source, index: sample_keys(index, namespace.seed, source)
+    return namespace
+
+
+# -- shift map ----------------------------------------------------------------------------------------
+def test_shift_map_is_exactly_the_patch_where_the_fake_is_right():
+    accuracy = shift_accuracy_map(
+        Oracle(in_lower_left_patch),
+        clean_28(),
+        bar_digits(),
+        seed=0,
+        max_shift_px=4,
+        digits_per_cell=3,
+        batch_size=7,  # cells straddle batches
+    )
+    assert accuracy.shape == (9, 9)
+    # element [i + 4, j + 4] is i rows down, j columns right: 2 down and 1 left is right, 2 up is not
+    assert accuracy[4 + 2, 4 - 1] == 1.0 and accuracy[4 - 2, 4 - 1] == 0.0 and accuracy[4 - 1, 4 + 2] == 0.0
+    assert torch.equal(accuracy, patch_map(4))
+
+
+def test_ring_means_average_the_cells_at_each_rounded_radius_up_to_max():
+    # value i^2 + j^2 on a 7 x 7 map; round(sqrt) puts d^2 = 1, 2 in ring 1; 4, 5 in ring 2; 8, 9, 10 in
+    # ring 3; d^2 = 13, 18 round to 4 > max = 3 and are left out
+    offsets = torch.arange(-3, 4, dtype=torch.float32)
+    squared = offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2
+    rings = ring_means(squared)
+    assert list(rings) == [0, 1, 2, 3]
+    expected = {
+        0: 0.0,
+        1: (4 * 1 + 4 * 2) / 8,
+        2: (4 * 4 + 8 * 5) / 12,
+        3: (4 * 8 + 4 * 9 + 8 * 10) / 16,
+    }
+    assert rings == pytest.approx(expected)
+
+
+def test_shift_map_evaluator_writes_the_map_and_its_metrics(tmp_path):
+    datamodule = fake_datamodule(
+        test_recipes={"central": clean_28(contrast=0.3), "general": clean_28(shift_std_px=15.0)}
+    )
+    evaluator = ShiftMap(protocol="general", max_shift_px=4, digits_per_cell=3)
+    evaluator.check(datamodule)
+    with pytest.raises(ConfigError, match="'nowhere'"):
+        ShiftMap(protocol="nowhere").check(datamodule)
+    context = EvaluationContext(Oracle(in_lower_left_patch), datamodule, bar_digits(), tmp_path, "fake")
+    metrics = evaluator(context)
+    expected = patch_map(4)
+    assert np.array_equal(np.load(tmp_path / "shift_map.npy"), expected.numpy())
+    assert (tmp_path / "shift_map.png").is_file() and (tmp_path / "ring_means.png").is_file()
+    shift_map = metrics["shift_map"]
+    assert shift_map["protocol"] == "general" and shift_map["max_shift_px"] == 4
+    assert shift_map["digits_per_cell"] == 3
+    assert metrics["contrast"] == [0.8, 0.8]  # the general protocol's, not the central one's 0.3
+    assert shift_map["centre"] == 0.0 and shift_map["max"] == 1.0
+    # ring 1 holds the 8 cells at distance 1 and sqrt 2, of which (1, 0) and (1, -1) are in the patch
+    assert shift_map["ring_means"][1] == pytest.approx(2 / 8)
+    assert shift_map["ring_means"] == pytest.approx(ring_means(expected))
+
+
+# -- eccentricity grid --------------------------------------------------------------------------------
+# Rows are contrasts, columns eccentricities, both in the order given (neither sorted). A digit at
+# eccentricity e lands between e - sqrt 2 and e px from the centre. With the first 5 digits (labels 3, 8,
+# 1, 9, 0) the fake is right on all 5 at 4.4 px, on none at 30 px, and at 8.9 px on 3 of them at c = 0.7
+# (labels < 7) and 2 at c = 0.3 (labels < 3): every cell of a row differs, and so do the rows.
+GRID_CONTRASTS = (0.7, 0.3)
+GRID_ECCENTRICITIES = (8.889, 30.0, 4.444)
+GRID_EXPECTED = [[0.6, 0.0, 1.0], [0.4, 0.0, 1.0]]
+
+
+def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
+    accuracy = eccentricity_grid_accuracy(
+        Oracle(near_and_bright),
+        clean_128(),
+        bar_digits(),
+        seed=0,
+        eccentricities_px=GRID_ECCENTRICITIES,
+        contrasts=GRID_CONTRASTS,
+        digits_per_cell=5,
+        batch_size=2,
+    )
+    assert accuracy.shape == (2, 3)
+    torch.testing.assert_close(accuracy, torch.tensor(GRID_EXPECTED, dtype=accuracy.dtype))
+
+
+def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_path):
+    datamodule = fake_datamodule(train_recipe=clean_128(), eval_batch_size=4)
+    evaluator = EccentricityGrid(GRID_ECCENTRICITIES, GRID_CONTRASTS, digits_per_cell=5)
+    evaluator.check(datamodule)
+    # a model the reference measured: its cell sits beside ours where the radius is one of its 40 k / 9
+    context = EvaluationContext(Oracle(near_and_bright), datamodule, bar_digits(), tmp_path, "stn128")
+    metrics = evaluator(context)["grid"]
+    published = ECCENTRICITY_GRID_128["stn128"]
+    with (tmp_path / "grid.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        ["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"],
+        ["stn128", "0.7", "8.889", "0.6000", "5", f"{published[0.7][1]:.4f}"],
+        ["stn128", "0.7", "30.000", "0.0000", "5", ""],
+        ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}"],
+        ["stn128", "0.3", "8.889", "0.4000", "5", f"{published[0.3][1]:.4f}"],
+        ["stn128", "0.3", "30.000", "0.0000", "5", ""],
+        ["stn128", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}"],
+    ]
+    assert (tmp_path / "grid.png").is_file()
+    assert metrics["accuracy"] == {"0.7": GRID_EXPECTED[0], "0.3": GRID_EXPECTED[1]}  # 3 / 5, 2 / 5 exactly
+    assert metrics["mean_over_eccentricities"] == pytest.approx({"0.7": 1.6 / 3, "0.3": 1.4 / 3})
+    assert metrics["digits_per_cell"] == 5
+
+
+# -- test protocols -----------------------------------------------------------------------------------
+def test_protocol_accuracy_names_each_protocols_own_accuracy(tmp_path):
+    # right on the labels below 10 x contrast: 8 of the 10 digits when bright, 3 when dim; 10 digits in
+    # batches of 4, so the last batch is short
+    datamodule = fake_datamodule(
+        test_recipes={"bright": clean_28(contrast=0.8), "dim": clean_28(contrast=0.3, shift_std_px=2.0)},
+        train_recipe=clean_28(),
+        test_digits=bar_digits(),
+        eval_batch_size=4,
+    )
+    evaluators = {"protocols": ProtocolAccuracy(reference="central_general_28")}
+    metrics = evaluate_model(Oracle(bright_labels), datamodule, evaluators, tmp_path, "stn")
+    assert metrics["accuracy"] == pytest.approx({"bright": 0.8, "dim": 0.3})
+    assert metrics["reference"]["central"] == 0.8764  # the published table of the model named "stn"
+    assert metrics["test_digits"] == 10
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+
+
+# -- keyed cells ----------------------------------------------------------------------------------------
+def test_shift_map_cells_are_the_same_for_every_model_and_batch_size():
+    # with noise (strokes at 0.95 over noise in [0.35, 0.65]) a cell's images depend on its samples' keys
+    run = dict(
+        recipe=clean_28(contrast=0.9, noise=0.3),
+        digits=bar_digits(),
+        seed=0,
+        max_shift_px=4,
+        digits_per_cell=3,
+    )
+    coin_small, coin_large, patch = Oracle(noise_coin), Oracle(noise_coin), Oracle(in_lower_left_patch)
+    map_small = shift_accuracy_map(coin_small, batch_size=7, **run)
+    map_large = shift_accuracy_map(coin_large, batch_size=50, **run)
+    shift_accuracy_map(patch, batch_size=243, **run)
+    seen = torch.cat(coin_small.seen)
+    assert seen.shape == (81 * 3, 1, 28, 28)
+    assert torch.equal(seen, torch.cat(coin_large.seen)) and torch.equal(seen, torch.cat(patch.seen))
+    assert torch.equal(map_small, map_large)
+    # each cell draws its own noise: digit 0's corner differs in all 81 cells, the coin falls every way
+    assert len(torch.unique(seen[::3, 0, 0, 0])) == 81
+    assert torch.unique(map_small * 3).round().tolist() == [0, 1, 2, 3]  # right on 0 to 3 of 3
+
+
+def test_grid_cells_are_the_same_for_every_model_and_batch_size():
+    run = dict(
+        recipe=clean_128(noise=0.3),
+        digits=bar_digits(),
+        seed=0,
+        eccentricities_px=(8.0, 30.0),
+        contrasts=(0.9, 0.8),
+        digits_per_cell=5,
+    )
+    first, second = Oracle(near_and_bright), Oracle(noise_coin)
+    accuracy = eccentricity_grid_accuracy(first, batch_size=2, **run)
+    eccentricity_grid_accuracy(second, batch_size=5, **run)
+    seen = torch.cat(first.seen)
+    assert seen.shape == (4 * 5, 1, 128, 128)
+    assert torch.equal(seen, torch.cat(second.seen))
+    # the noise does not fool the fake: at 6.6 to 8 px it is right on the labels < 9 (< 8) of 3, 8, 1, 9, 0
+    torch.testing.assert_close(accuracy, torch.tensor([[0.8, 0.0], [0.6, 0.0]], dtype=torch.float64))
+    # cells draw their own angles: digit 0 lies elsewhere in the 8 px cells of the two contrasts
+    offsets = torch.cat([reading.offset for reading in first.readings])
+    assert 6.5 < offsets[0].norm() <= 8 and 6.5 < offsets[10].norm() <= 8  # trunc: up to sqrt 2 px less
+    assert not torch.equal(offsets[0], offsets[10])
