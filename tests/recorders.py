@@ -23,6 +23,11 @@ class EpochRecorder(Callback):
             {
                 "shift_std_px": getattr(recipe, "shift_std_px", None),
                 "level": list(recipe.level),
+                "stage": {
+                    name: getattr(recipe, name)
+                    for name in ("eccentricity_std_px", "radius_px", "contrast")
+                    if hasattr(recipe, name)
+                },
                 "max_abs_shift": 0,
                 "lr": trainer.optimizers[0].param_groups[0]["lr"],
                 "first_index": int(batch["index"][0]),

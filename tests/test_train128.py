@@ -81,10 +81,13 @@ def test_eccentricity_curriculum_stages_and_learning_rate_restarts(compose_train
     )
     train(cfg)
     record = epochs(cfg.paths.output_dir)
-    # level = (eccentricity std, fixed radius (-1: drawn), contrast low, contrast high)
-    assert [record[e]["level"] for e in range(6)] == [[5.0, -1.0, 0.7, 0.7]] * 2 + [
-        [40.0, -1.0, 0.7, 0.7]
-    ] * 2 + [[40.0, -1.0, 0.3, 0.7]] * 2
+    # (eccentricity std, fixed radius (None: drawn), contrast (low, high)) of each epoch's recipe
+    assert [record[e]["stage"] for e in range(6)] == [
+        {"eccentricity_std_px": 5.0, "radius_px": None, "contrast": [0.7, 0.7]}
+    ] * 2 + [{"eccentricity_std_px": 40.0, "radius_px": None, "contrast": [0.7, 0.7]}] * 2 + [
+        {"eccentricity_std_px": 40.0, "radius_px": None, "contrast": [0.3, 0.7]}
+    ] * 2
+    assert len({tuple(record[e]["level"]) for e in range(6)}) == 3  # each stage its own draw
     assert max(record[e]["max_abs_shift"] for e in (0, 1)) < max(record[e]["max_abs_shift"] for e in (2, 3))
     # StepLR halves the LR every epoch; the third stage restarts at a tenth of the initial LR
     lrs = [record[e]["lr"] for e in range(6)]

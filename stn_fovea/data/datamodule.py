@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stn_fovea.data.counter_rng import sample_keys
-from stn_fovea.data.mnist import Digits, load_mnist
+from stn_fovea.data.mnist import Digits, load_mnist, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
 
@@ -92,7 +92,8 @@ class NoisyMNIST(L.LightningDataModule):
         seed: data seed; with it, every sample is a function of (split, index, level).
         shuffle_seed: seed of the training order (a function of (shuffle_seed, epoch)).
         val_size: digits held out of MNIST train for validation.
-        train_size, test_size: use only the first N digits (quick runs); None = all.
+        train_size: use N of the training digits (quick runs); None = all.
+        test_size: use N test digits, a seeded subset spread over the whole test set; None = all.
         resample_every_epoch: draw a fresh training set every epoch (the reference keeps it fixed
             within a curriculum stage).
         val_protocol: recipe changes of the fixed validation set that picks the best checkpoint, e.g.
@@ -178,11 +179,13 @@ class NoisyMNIST(L.LightningDataModule):
 
     @property
     def test_digits(self) -> Digits:
-        """The MNIST test digits used by the test protocols (first ``test_size`` if set)."""
+        """The MNIST test digits of the test protocols: all, or ``test_size`` of them drawn with the data
+        seed from the whole set (never the first N: the set is ordered by writer population)."""
         self.setup("test")
         assert self._test is not None
-        count = self.test_size or len(self._test.labels)
-        return Digits(self._test.images[:count], self._test.labels[:count])
+        total = len(self._test.labels)
+        chosen = spread_subset(total, self.test_size or total, self.seed)
+        return Digits(self._test.images[chosen], self._test.labels[chosen])
 
     def _loader(self, dataset: DigitBatches, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 from torchvision.datasets import MNIST
 
@@ -37,3 +38,15 @@ def load_mnist(root: str | Path, train: bool, download: bool = True) -> Digits:
             "or run once with internet access so that torchvision can download it."
         ) from error
     return Digits(dataset.data, dataset.targets)
+
+
+def spread_subset(total: int, count: int, seed: int) -> Tensor:
+    """``count`` of ``total`` indices, drawn with ``seed`` and sorted: a subset spread over the whole set.
+
+    MNIST's test set is ordered (its two halves come from different writer populations), so its first N
+    digits are not a fair sample of it. ``count >= total`` gives every index.
+    """
+    if count >= total:
+        return torch.arange(total)
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order[:count].sort().values

@@ -18,6 +18,7 @@ from torch import Tensor
 from stn_fovea.errors import ConfigError
 
 R = TypeVar("R", bound="Recipe")
+NONE_CODE = -1.0  # key code of a field set to None (e.g. "radius drawn")
 
 
 class Scene(NamedTuple):
@@ -95,8 +96,19 @@ class Recipe:
 
     @property
     def level(self) -> tuple[float, ...]:
-        """The parameters that identify a draw (they enter every sample's key)."""
-        raise NotImplementedError
+        """Every field's value, as the numbers that identify a draw (they enter every sample's key):
+        two recipes that differ in any field (a curriculum stage that changes only the contrast or the
+        noise) never share samples. A field set to None is coded -1."""
+        parts: list[float] = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                parts.append(NONE_CODE)
+            elif isinstance(value, tuple):
+                parts.extend(float(item) for item in value)
+            else:
+                parts.append(float(value))
+        return tuple(parts)
 
     def with_level(self: R, **changes: Any) -> R:
         """A copy with some fields changed (a curriculum stage); unknown names are a ConfigError."""

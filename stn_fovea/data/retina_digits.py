@@ -20,7 +20,6 @@ from stn_fovea.data.placement import sample_radial_shifts
 from stn_fovea.data.recipe import Recipe, Scene
 from stn_fovea.errors import ConfigError
 
-FIXED_RADIUS_NONE = -1.0  # key code of "radius drawn", distinct from every fixed radius
 DIGIT_SIZE = 28
 
 
@@ -64,12 +63,6 @@ class RetinaDigits(Recipe):
                     f"{name} must be in [0, {limit:g}] px so that the digit stays in the {self.size} px "
                     f"image, got {value}"
                 )
-
-    @property
-    def level(self) -> tuple[float, ...]:
-        radius = FIXED_RADIUS_NONE if self.radius_px is None else float(self.radius_px)
-        low, high = self.contrast  # type: ignore[misc]
-        return (float(self.eccentricity_std_px), radius, low, high)
 
     def sample(self, keys: Tensor) -> Scene:
         shifts = sample_radial_shifts(keys, self.eccentricity_std_px, self.eccentricity_max_px, self.radius_px)

@@ -45,10 +45,6 @@ class ShiftedDigits(Recipe):
         if not 0 <= self.shift_max_px < DIGIT_SIZE:
             raise ConfigError(f"shift_max_px must be in [0, 27] pixels, got {self.shift_max_px}")
 
-    @property
-    def level(self) -> tuple[float, ...]:
-        return (float(self.shift_std_px),)
-
     def sample(self, keys: Tensor) -> Scene:
         shifts = sample_gaussian_shifts(keys, self.shift_std_px, self.shift_max_px)
         return Scene(keys, shifts, sample_contrast(keys, *self.contrast))

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.datamodule import NoisyMNIST
-from stn_fovea.data.mnist import Digits
+from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
@@ -45,7 +45,8 @@ def eccentricity_grid_accuracy(
 ) -> Tensor:
     """Accuracy for every (contrast, eccentricity) cell of the STN study's benchmark (whatwhere.md 5.4).
 
-    Cell (c, e) renders the first ``digits_per_cell`` test digits (all when None) at the fixed radius e
+    Cell (c, e) renders ``digits_per_cell`` test digits (all when None; a subset drawn with the seed from
+    the whole set, the same for every cell) at the fixed radius e
     with a random angle and the fixed contrast c; samples are keyed by (seed, "test", "grid", c, e,
     index), so the cells are the same for every model and run.
 
@@ -53,6 +54,7 @@ def eccentricity_grid_accuracy(
         (len(contrasts), len(eccentricities_px)) float tensor on the CPU; row = contrast.
     """
     count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
+    chosen = spread_subset(len(digits.labels), count, seed)
     accuracy = torch.zeros(len(contrasts), len(eccentricities_px), dtype=torch.float64)
     task = progress.add_task("eccentricity grid", total=accuracy.numel() * count) if progress else None
     for row, contrast in enumerate(contrasts):
@@ -60,7 +62,7 @@ def eccentricity_grid_accuracy(
             cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
             correct = 0
             for start in range(0, count, batch_size):
-                index = torch.arange(start, min(start + batch_size, count))
+                index = chosen[start : start + batch_size]
                 keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
                 correct += int(count_correct(module, cell, digits, index, keys).sum())
                 if progress is not None and task is not None:

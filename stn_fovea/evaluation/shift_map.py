@@ -11,7 +11,7 @@ from torch import Tensor
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.datamodule import NoisyMNIST
-from stn_fovea.data.mnist import Digits
+from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
@@ -33,7 +33,8 @@ def shift_accuracy_map(
 ) -> Tensor:
     """Accuracy for every integer shift (i, j) in [-max, max]^2 (i rows down, j columns right).
 
-    Cell (i, j) holds the accuracy on the first ``digits_per_cell`` test digits, each shifted by exactly
+    Cell (i, j) holds the accuracy on ``digits_per_cell`` test digits (a subset drawn with the seed from
+    the whole set, the same for every cell), each shifted by exactly
     (i, j) with the recipe's contrast and noise; samples are keyed by (seed, "test", "shift_map", cell,
     index), so the map is the same for every model.
 
@@ -42,6 +43,7 @@ def shift_accuracy_map(
     """
     side = 2 * max_shift_px + 1
     per_cell = min(digits_per_cell, len(digits.labels))
+    chosen = spread_subset(len(digits.labels), per_cell, seed)
     total = side * side * per_cell
     correct = torch.zeros(side * side, dtype=torch.int64)
     offsets = torch.arange(-max_shift_px, max_shift_px + 1)
@@ -49,7 +51,7 @@ def shift_accuracy_map(
     task = progress.add_task("shift map", total=total) if progress else None
     for start in range(0, total, batch_size):
         flat = torch.arange(start, min(start + batch_size, total))
-        cell, index = flat // per_cell, flat % per_cell
+        cell, index = flat // per_cell, chosen[flat % per_cell]
         keys = sample_keys(index + cell * len(digits.labels), seed, "test", "shift_map")
         hits = count_correct(module, recipe, digits, index, keys, shifts=cell_shifts[cell])
         correct.index_add_(0, cell, hits.to(torch.int64))

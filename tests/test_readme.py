@@ -1,0 +1,168 @@
+"""Every command the README shows runs as a user types it, with tiny sizes added as overrides.
+
+The commands are read from the README itself, so a command added there is tested here. Placeholders
+(``outputs/…/checkpoints/...``, ``<best checkpoint>``) become checkpoints of tiny runs made by the
+fixtures. Commands that need a GPU or the optional launchers are skipped, visibly, where those are
+missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from conftest import CONF, ROOT, data_root
+from readme_commands import readme_commands, split_command
+from stn_fovea.bench import run as run_bench
+from stn_fovea.compare import main as run_compare
+from stn_fovea.evaluate import evaluate
+from stn_fovea.train import train
+
+COMMANDS = readme_commands(ROOT / "README.md")
+TINY_TRAIN = [
+    "data.train_size=60",
+    "data.val_size=50",
+    "data.test_size=20",
+    "data.eval_batch_size=50",
+    "trainer.max_epochs=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "evaluators.glimpses.num_images=2",
+]
+TINY_EVALUATORS = {
+    "shift_map": ["evaluators.shift_map.max_shift_px=1", "evaluators.shift_map.digits_per_cell=1"],
+    "eccentricity_grid": [
+        "evaluators.eccentricity_grid.eccentricities_px=[40.0]",
+        "evaluators.eccentricity_grid.contrasts=[0.7]",
+        "evaluators.eccentricity_grid.digits_per_cell=2",
+    ],
+}
+TINY_BENCH = [
+    "min_seconds=0.01",
+    "generator_batch_sizes=[10]",
+    "batch_size=4",
+    "reference_pipeline=false",
+    "device=cpu",
+]
+
+
+def needs(args: list[str]) -> str | None:
+    """Why this command cannot run here, or None."""
+    text = " ".join(args)
+    if any(word in text for word in ("accelerator=gpu", "trainer=gpu", "device=cuda")) and not (
+        torch.cuda.is_available()
+    ):
+        return "needs a CUDA GPU"
+    for launcher in ("joblib", "submitit"):
+        if f"hydra/launcher={launcher}" in text and not importlib.util.find_spec(
+            f"hydra_plugins.hydra_{launcher}_launcher"
+        ):
+            return f"needs the {launcher} launcher (pip install -e '.[sweep]')"
+    return None
+
+
+def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
+    """Tiny settings for the evaluators that this command's run will have."""
+    names = compose_train(*args).get("evaluators") or {}
+    return [override for name in names for override in TINY_EVALUATORS.get(name, [])]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny runs of the 28x28 STN and the 128x128 peripheral ATN: their run directories."""
+    from conftest import CONF as conf_dir
+    from hydra import compose
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    runs: dict[str, Path] = {}
+    for name, args in (("28", ["model=stn"]), ("128", ["data=mnist128", "model=peripheral_atn"])):
+        output = tmp_path_factory.mktemp(f"run{name}")
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(conf_dir), version_base="1.3"):
+            probe = compose("train", overrides=args)
+            overrides = [*args, *TINY_TRAIN]
+            overrides += [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+            cfg.paths.output_dir, cfg.paths.log_dir = str(output), str(output.parent)
+            cfg.paths.data_dir = str(data_root())
+        train(cfg)
+        runs[name] = output
+    GlobalHydra.instance().clear()
+    return runs
+
+
+def substitute(args: list[str], runs: dict[str, Path]) -> list[str]:
+    """Placeholders -> real paths of the fixture runs (the 128 run for 128 commands)."""
+    wants_128 = any("eccentricity_grid" in a or "atn" in a for a in args)
+    run = runs["128" if wants_128 else "28"]
+    result = []
+    for arg in args:
+        if arg.startswith("ckpt_path=") and ("…" in arg or "<" in arg):
+            name = "last.ckpt" if arg.endswith("last.ckpt") else next((run / "checkpoints").glob("best-*")).name
+            arg = f"ckpt_path={run / 'checkpoints' / name}"
+        elif "…" in arg or (arg.startswith("outputs/") and not Path(arg).exists()):
+            arg = str(run)
+        result.append(arg)
+    return result
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monkeypatch):
+    entry, args = split_command(command)
+    reason = needs(args)
+    if reason:
+        pytest.skip(reason)
+    args = substitute(args, checkpoints)
+    if entry == "train" and "-m" in args:
+        extra = tiny_evaluators(compose_train, [a for a in args if a != "-m" and "," not in a])
+        env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(
+            [sys.executable, "-m", "stn_fovea.train", *args, *TINY_TRAIN, *extra, f"hydra.sweep.dir={tmp_path}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        jobs = [path for path in tmp_path.iterdir() if (path / "checkpoints" / "last.ckpt").is_file()]
+        assert len(jobs) > 1  # every job of the sweep ran
+    elif entry == "train":
+        cfg = compose_train(*args, *TINY_TRAIN, *tiny_evaluators(compose_train, args))
+        metrics = train(cfg)
+        assert metrics["test"] and (Path(cfg.paths.output_dir) / "config_resolved.yaml").is_file()
+    elif entry == "evaluate":
+        overrides = [*args, "test_size=20"] if not any(a.startswith("test_size=") for a in args) else args
+        overrides += [o for o in sum(TINY_EVALUATORS.values(), []) if o.split("=")[0].split(".")[1] in str(args)]
+        if "shift_map" not in str(args):
+            overrides += TINY_EVALUATORS["shift_map"]
+        if "eccentricity_grid" not in str(args):
+            overrides += TINY_EVALUATORS["eccentricity_grid"]
+        cfg = compose_train(*overrides, config_name="evaluate", output="evaluation")
+        metrics = evaluate(cfg)
+        assert metrics["accuracy"] and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
+    elif entry == "bench":
+        cfg = compose_train(*args, *TINY_BENCH, config_name="bench")
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            table = run_bench(cfg)
+        assert len(table.rows) > 0
+    elif entry == "compare":
+        monkeypatch.chdir(tmp_path)
+        assert run_compare(args) == 0
+        assert "--csv" not in args or (tmp_path / args[args.index("--csv") + 1]).is_file()
+    else:
+        pytest.fail(f"the README shows an entry point that this test does not know: {entry}")
