@@ -24,5 +24,5 @@ def readme_commands(readme: Path) -> list[str]:
 
 def split_command(command: str) -> tuple[str, list[str]]:
     """('train', ['-m', 'model=what,stn', ...]) from 'python -m stn_fovea.train -m model=what,stn ...'."""
-    words = shlex.split(command)
+    words = shlex.split(re.sub(r"<[^>]*>", "<placeholder>", command))
     return words[2][len("stn_fovea.") :], words[3:]

@@ -22,6 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from conftest import CONF, ROOT, data_root
 from readme_commands import readme_commands, split_command
 from stn_fovea.bench import run as run_bench
+from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.compare import main as run_compare
 from stn_fovea.evaluate import evaluate
 from stn_fovea.train import train
@@ -145,12 +146,10 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         metrics = train(cfg)
         assert metrics["test"] and (Path(cfg.paths.output_dir) / "config_resolved.yaml").is_file()
     elif entry == "evaluate":
-        overrides = [*args, "test_size=20"] if not any(a.startswith("test_size=") for a in args) else args
-        overrides += [o for o in sum(TINY_EVALUATORS.values(), []) if o.split("=")[0].split(".")[1] in str(args)]
-        if "shift_map" not in str(args):
-            overrides += TINY_EVALUATORS["shift_map"]
-        if "eccentricity_grid" not in str(args):
-            overrides += TINY_EVALUATORS["eccentricity_grid"]
+        overrides = [*args, "test_size=20"]
+        checkpoint = read_checkpoint(next(a for a in args if a.startswith("ckpt_path="))[len("ckpt_path=") :])
+        for name in run_config(checkpoint).evaluators:  # tiny settings for the run's own evaluators
+            overrides += TINY_EVALUATORS.get(name, [])
         cfg = compose_train(*overrides, config_name="evaluate", output="evaluation")
         metrics = evaluate(cfg)
         assert metrics["accuracy"] and (Path(cfg.paths.output_dir) / "metrics.json").is_file()
