@@ -201,12 +201,13 @@ def test_shift_map_evaluator_writes_the_map_and_its_metrics(tmp_path):
 
 # -- eccentricity grid --------------------------------------------------------------------------------
 # Rows are contrasts, columns eccentricities, both in the order given (neither sorted). A digit at
-# eccentricity e lands between e - sqrt 2 and e px from the centre. With the first 5 digits (labels 3, 8,
-# 1, 9, 0) the fake is right on all 5 at 4.4 px, on none at 30 px, and at 8.9 px on 3 of them at c = 0.7
-# (labels < 7) and 2 at c = 0.3 (labels < 3): every cell of a row differs, and so do the rows.
+# eccentricity e lands between e - sqrt 2 and e px from the centre. 5 of the 10 digits, drawn with seed
+# 0 over the whole set (indices 1, 3, 4, 5, 7: labels 8, 9, 0, 6, 7): the fake is right on all 5 at
+# 4.4 px, on none at 30 px, and at 8.9 px on 2 of them at c = 0.7 (labels < 7) and 1 at c = 0.3
+# (labels < 3): every cell of a row differs, and so do the rows.
 GRID_CONTRASTS = (0.7, 0.3)
 GRID_ECCENTRICITIES = (8.889, 30.0, 4.444)
-GRID_EXPECTED = [[0.6, 0.0, 1.0], [0.4, 0.0, 1.0]]
+GRID_EXPECTED = [[0.4, 0.0, 1.0], [0.2, 0.0, 1.0]]
 
 
 def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
@@ -236,16 +237,16 @@ def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_pat
         rows = list(csv.reader(handle))
     assert rows == [
         ["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"],
-        ["stn128", "0.7", "8.889", "0.6000", "5", f"{published[0.7][1]:.4f}"],
+        ["stn128", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}"],
         ["stn128", "0.7", "30.000", "0.0000", "5", ""],
         ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}"],
-        ["stn128", "0.3", "8.889", "0.4000", "5", f"{published[0.3][1]:.4f}"],
+        ["stn128", "0.3", "8.889", "0.2000", "5", f"{published[0.3][1]:.4f}"],
         ["stn128", "0.3", "30.000", "0.0000", "5", ""],
         ["stn128", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}"],
     ]
     assert (tmp_path / "grid.png").is_file()
-    assert metrics["accuracy"] == {"0.7": GRID_EXPECTED[0], "0.3": GRID_EXPECTED[1]}  # 3 / 5, 2 / 5 exactly
-    assert metrics["mean_over_eccentricities"] == pytest.approx({"0.7": 1.6 / 3, "0.3": 1.4 / 3})
+    assert metrics["accuracy"] == {"0.7": GRID_EXPECTED[0], "0.3": GRID_EXPECTED[1]}  # 2 / 5, 1 / 5 exactly
+    assert metrics["mean_over_eccentricities"] == pytest.approx({"0.7": 1.4 / 3, "0.3": 1.2 / 3})
     assert metrics["digits_per_cell"] == 5
 
 
