@@ -31,8 +31,9 @@ def _device(choice: str) -> torch.device:
 def run_evaluators(run: DictConfig, overrides: list[str]) -> DictConfig:
     """The run's own evaluators and settings, with the ``evaluators.*`` settings given on the command line."""
     prefix = "evaluators."
-    given = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith(prefix)]
-    unknown = sorted({o[len(prefix) :].split(".")[0] for o in given} - set(run.get("evaluators") or {}))
+    given = [o.lstrip("+~") for o in overrides if o.lstrip("+~").startswith(prefix)]
+    names = {o[len(prefix) :].split("=")[0].split(".")[0] for o in given}
+    unknown = sorted(names - set(run.get("evaluators") or {}))
     if unknown:
         raise ConfigError(
             f"this checkpoint's run has no evaluator(s) {unknown}; its evaluators are "

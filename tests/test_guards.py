@@ -33,15 +33,17 @@ def test_evaluating_the_best_checkpoint_at_the_run_settings_reproduces_its_test_
         "evaluate=false",
         "evaluators.shift_map=null",  # only the protocols' accuracy is compared
         "evaluators.glimpses=null",
-        "data.train_size=1000",
+        "data.train_size=1500",
         "data.noise=0.2",
         "data.contrast=0.7",
         "data.val_protocol.shift_std_px=0",
         "curriculum.epochs_per_stage=1",
-        "curriculum.stages=[{shift_std_px:0},{shift_std_px:0}]",
+        "curriculum.stages=[{shift_std_px:0},{shift_std_px:0},{shift_std_px:0}]",
     )
     metrics = train(run)
-    assert metrics["test"]["test/central/acc"] > 0.3  # measured 0.455
+    # measured 0.66; a model with fresh weights (what evaluate would measure if it dropped the checkpoint's
+    # weights) names 22-24 of the 200 digits (0.11-0.12)
+    assert metrics["test"]["test/central/acc"] > 0.4
     cfg = compose_train(
         f"ckpt_path={metrics['best_checkpoint']}",
         config_name="evaluate",
@@ -278,20 +280,23 @@ def test_the_peripheral_atn_learns_to_look_where_the_digit_is(compose_train):
         "optimizer.lr=1e-3",
         "curriculum.epochs_per_stage=[2,4]",
         "curriculum.stages=[{eccentricity_std_px:0},{eccentricity_std_px:8}]",
-        "seed=1",
+        "seed=0",
     )
-    metrics = train(cfg)
-    print(metrics["test"])
+    train(cfg)
     module = load_module(read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")).eval()
     datamodule = hydra_instantiate(cfg.data)
     digits = datamodule.test_digits
     index = torch.arange(len(digits.labels))
-    images, shifts, _ = datamodule.test_recipes["where"](digits.images, datamodule.sample_keys("test/where", index))
+    images, shifts, _ = datamodule.test_recipes["where"](
+        digits.images, datamodule.sample_keys("test/where", index)
+    )
     with torch.no_grad():
         theta = module(images).thetas[:, 0]
     size = images.shape[-1]
     window = torch.stack((theta[:, 1, 2], theta[:, 0, 2]), dim=1) * size / 2  # (rows, cols) in pixels
+    # measured over seeds 0-6: r 0.77-0.96, the window's spread 0.42-0.95 of the digits' (theta detached:
+    # the same window for every image)
     for axis, name in enumerate(("rows", "cols")):
         r = pearson(window[:, axis], shifts[:, axis])
         spread = float(window[:, axis].std() / shifts[:, axis].float().std())
-        print(name, r, spread)
+        assert r > 0.5 and spread > 0.25, f"{name}: r = {r:.2f}, window spread {spread:.2f} x the digits'"
