@@ -64,7 +64,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     metrics = evaluate_model(
         module,
         datamodule,
-        build_evaluators(run_evaluators(run, command_line_overrides())),
+        build_evaluators(run_evaluators(run, command_line_overrides()), datamodule),
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),

@@ -24,7 +24,7 @@ from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.data.datamodule import TEST, NoisyMNIST
-from stn_fovea.errors import ConfigError, short_reason, user_errors_exit
+from stn_fovea.errors import ConfigError, find_user_error, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
@@ -63,11 +63,11 @@ def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
         with torch.no_grad():
             module.eval()(torch.zeros(2, 1, size, size))
     except (InstantiationException, RuntimeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
+        if find_user_error(error) is not None:
+            raise  # a bad model setting says so itself (user_errors_exit finds it in the chain)
         raise ConfigError(
-            f"{names}: the model cannot read {size}x{size} images ({short_reason(error)}). Pick a model built for "
-            f"this image size, or data whose images it reads (e.g. data=mnist28 for 28x28 models)."
+            f"{names}: the model cannot read {size}x{size} images ({short_reason(error)}). Pick a model "
+            "built for this image size, or data whose images it reads (e.g. data=mnist28 for 28x28 models)."
         ) from error
     module.train()
     return module
@@ -121,9 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: NoisyMNIST = instantiate(cfg.data)
     module = build_model(cfg, datamodule)
     sweep_metric = check_sweep_metric(module, datamodule)
-    evaluators = build_evaluators(cfg.get("evaluators"))
-    for evaluator in evaluators.values():
-        evaluator.check(datamodule)
+    evaluators = build_evaluators(cfg.get("evaluators"), datamodule)
     callbacks: list[Callback] = _instantiate_all(cfg.get("callbacks"))
     curriculum: Curriculum | None = None
     if cfg.get("curriculum") and cfg.curriculum.get("_target_"):
@@ -174,15 +172,15 @@ def run_job(cfg: DictConfig) -> float | None:
     if not in_multirun():
         with user_errors_exit():
             metrics = train(cfg)
-        return metrics.get("test", {}).get(metrics.get("sweep_metric", ""))
-    try:
-        metrics = train(cfg)
-    except Exception as error:  # noqa: BLE001 (any failure of this job: the sweep must go on)
-        message = one_line(error)
-        log.error("this job failed: %s", message)
-        record_failure(Path(cfg.paths.output_dir), message, "".join(traceback.format_exception(error)))
-        print(f"stn_fovea: job {HydraConfig.get().job.num} failed: {message}", file=sys.stderr)
-        return float("nan")
+    else:
+        try:
+            metrics = train(cfg)
+        except Exception as error:  # noqa: BLE001 (any failure of this job: the sweep must go on)
+            message = one_line(error)
+            log.error("this job failed: %s", message)
+            record_failure(Path(cfg.paths.output_dir), message, "".join(traceback.format_exception(error)))
+            print(f"stn_fovea: job {HydraConfig.get().job.num} failed: {message}", file=sys.stderr)
+            return float("nan")
     return metrics.get("test", {}).get(metrics.get("sweep_metric", ""))
 
 

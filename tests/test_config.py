@@ -7,7 +7,6 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import stn_fovea.resolvers
-from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.module import GlimpseModule

@@ -8,7 +8,6 @@ from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
 
-
 PROTOCOLS = {"central": {"shift_std_px": 0.0}, "general": {"shift_std_px": 15.0}}
 
 

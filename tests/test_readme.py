@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import initialize_config_dir
+from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from readme_commands import readme_commands, split_command
 
 from conftest import CONF, ROOT, data_root
-from readme_commands import readme_commands, split_command
 from stn_fovea.bench import run as run_bench
 from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.compare import main as run_compare
@@ -80,16 +82,11 @@ def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Tiny runs of the 28x28 STN and the 128x128 peripheral ATN: their run directories."""
-    from conftest import CONF as conf_dir
-    from hydra import compose
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
     runs: dict[str, Path] = {}
     for name, args in (("28", ["model=stn"]), ("128", ["data=mnist128", "model=peripheral_atn"])):
         output = tmp_path_factory.mktemp(f"run{name}")
         GlobalHydra.instance().clear()
-        with initialize_config_dir(str(conf_dir), version_base="1.3"):
+        with initialize_config_dir(str(CONF), version_base="1.3"):
             probe = compose("train", overrides=args)
             overrides = [*args, *TINY_TRAIN]
             overrides += [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
@@ -112,7 +109,9 @@ def substitute(args: list[str], runs: dict[str, Path]) -> list[str]:
     result = []
     for arg in args:
         if arg.startswith("ckpt_path=") and ("…" in arg or "<" in arg):
-            name = "last.ckpt" if arg.endswith("last.ckpt") else next((run / "checkpoints").glob("best-*")).name
+            name = (
+                "last.ckpt" if arg.endswith("last.ckpt") else next((run / "checkpoints").glob("best-*")).name
+            )
             arg = f"ckpt_path={run / 'checkpoints' / name}"
         elif "…" in arg or (arg.startswith("outputs/") and not Path(arg).exists()):
             arg = str(run)
@@ -131,7 +130,15 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         extra = tiny_evaluators(compose_train, [a for a in args if a != "-m" and "," not in a])
         env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
         result = subprocess.run(
-            [sys.executable, "-m", "stn_fovea.train", *args, *TINY_TRAIN, *extra, f"hydra.sweep.dir={tmp_path}"],
+            [
+                sys.executable,
+                "-m",
+                "stn_fovea.train",
+                *args,
+                *TINY_TRAIN,
+                *extra,
+                f"hydra.sweep.dir={tmp_path}",
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,

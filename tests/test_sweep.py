@@ -60,7 +60,12 @@ def test_a_bad_value_fails_its_job_only_and_the_sweep_lists_it(tmp_path):
 
 def test_a_diverging_run_stops_with_a_clear_error_and_keeps_a_checkpoint(compose_train):
     cfg = compose_train(
-        *TINY_RUN, "model=stn", "optimizer.lr=1e12", "curriculum=none", "trainer.max_epochs=3", "evaluate=false"
+        *TINY_RUN,
+        "model=stn",
+        "optimizer.lr=1e12",
+        "curriculum=none",
+        "trainer.max_epochs=3",
+        "evaluate=false",
     )
     with pytest.raises(DivergedError, match="loss is not finite"):
         train(cfg)

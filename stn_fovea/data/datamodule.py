@@ -81,7 +81,6 @@ def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
-
 class NoisyMNIST(L.LightningDataModule):
     """MNIST digits rendered by a recipe: one DataModule for every noisy-MNIST dataset.
 
@@ -134,7 +133,8 @@ class NoisyMNIST(L.LightningDataModule):
             raise ConfigError(f"data: {error}. Check the data config's recipe fields.") from error
         self.val_recipe = self.train_recipe.with_level(**dict(val_protocol or {}))
         self.test_recipes = {
-            str(name): self.train_recipe.with_level(**dict(changes)) for name, changes in test_protocols.items()
+            str(name): self.train_recipe.with_level(**dict(changes))
+            for name, changes in test_protocols.items()
         }
         self.data_dir, self.download = Path(data_dir), download
         self.seed, self.shuffle_seed = seed, shuffle_seed

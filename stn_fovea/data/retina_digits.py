@@ -65,7 +65,9 @@ class RetinaDigits(Recipe):
                 )
 
     def sample(self, keys: Tensor) -> Scene:
-        shifts = sample_radial_shifts(keys, self.eccentricity_std_px, self.eccentricity_max_px, self.radius_px)
+        shifts = sample_radial_shifts(
+            keys, self.eccentricity_std_px, self.eccentricity_max_px, self.radius_px
+        )
         return Scene(keys, shifts, sample_contrast(keys, *self.contrast))
 
     def render(self, digits: Tensor, scene: Scene) -> Tensor:

@@ -36,7 +36,9 @@ class ShiftedDigits(Recipe):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.size != DIGIT_SIZE:
-            raise ConfigError(f"the shifted-digit images are the digit's own 28 px frame, got size={self.size}")
+            raise ConfigError(
+                f"the shifted-digit images are the digit's own 28 px frame, got size={self.size}"
+            )
         if self.shift_std_px < 0:
             raise ConfigError(
                 f"shift_std_px must be >= 0 pixels, got {self.shift_std_px} (check data.shift_std_px "

@@ -25,7 +25,6 @@ from stn_fovea.evaluation.reference import (
 from stn_fovea.models.module import GlimpseModule
 
 
-
 def grid_eccentricities(count: int = 9, max_px: float = 40.0) -> list[float]:
     """The reference grid of radii: max * k / count for k = 1..count (4.44, 8.89, ..., 40 px)."""
     return [max_px * k / count for k in range(1, count + 1)]
@@ -119,7 +118,9 @@ class EccentricityGrid:
                 try:
                     datamodule.train_recipe.with_level(radius_px=radius, contrast=contrast)
                 except ConfigError as error:
-                    raise ConfigError(f"evaluators.eccentricity_grid cannot render its cells: {error}") from error
+                    raise ConfigError(
+                        f"evaluators.eccentricity_grid cannot render its cells: {error}"
+                    ) from error
 
     def __call__(self, context: EvaluationContext) -> dict[str, Any]:
         accuracy = eccentricity_grid_accuracy(
@@ -139,7 +140,9 @@ class EccentricityGrid:
         reference = ECCENTRICITY_GRID_128.get(name)
         with (context.out_dir / "grid.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"])
+            writer.writerow(
+                ["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"]
+            )
             for row, contrast in enumerate(self.contrasts):
                 for col, radius in enumerate(self.eccentricities_px):
                     writer.writerow(

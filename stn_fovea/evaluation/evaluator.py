@@ -54,8 +54,11 @@ class Evaluator(Protocol):
     def __call__(self, context: EvaluationContext) -> dict[str, Any]: ...
 
 
-def build_evaluators(node: DictConfig | Mapping[str, Any] | None) -> dict[str, Evaluator]:
-    """Instantiate the ``evaluators`` config node (name -> evaluator); a bad setting is a ConfigError."""
+def build_evaluators(
+    node: DictConfig | Mapping[str, Any] | None, datamodule: NoisyMNIST
+) -> dict[str, Evaluator]:
+    """Instantiate the ``evaluators`` config node (name -> evaluator) and check each against the data,
+    so that a bad setting is a ConfigError before any training or measuring."""
     evaluators: dict[str, Evaluator] = {}
     for name, settings in (node or {}).items():
         if not settings:
@@ -64,6 +67,7 @@ def build_evaluators(node: DictConfig | Mapping[str, Any] | None) -> dict[str, E
             evaluators[str(name)] = instantiate(settings)
         except InstantiationException as error:
             raise ConfigError(f"evaluators.{name}: {short_reason(error)}") from error
+        evaluators[str(name)].check(datamodule)
     return evaluators
 
 
@@ -104,10 +108,9 @@ def evaluate_model(
     model_name: str,
     checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Run every evaluator on the datamodule's fixed test digits; write and return metrics.json."""
+    """Run every evaluator (built by :func:`build_evaluators`) on the datamodule's fixed test digits;
+    write and return metrics.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for evaluator in evaluators.values():
-        evaluator.check(datamodule)
     module.eval()
     digits = datamodule.test_digits
     recipe = datamodule.train_recipe

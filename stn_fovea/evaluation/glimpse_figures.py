@@ -9,6 +9,7 @@ import torch
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.datamodule import NoisyMNIST
+from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.evaluator import EvaluationContext
 from stn_fovea.evaluation.figures import plot_glimpse_boxes, plot_glimpses
@@ -34,7 +35,7 @@ class GlimpseFigures:
             raise ConfigError(f"evaluators.glimpses.num_images must be >= 1, got {num_images}")
         self.protocol, self.changes, self.num_images = protocol, dict(changes or {}), num_images
 
-    def _recipe(self, datamodule: NoisyMNIST):  # noqa: ANN202 (a Recipe)
+    def _recipe(self, datamodule: NoisyMNIST) -> Recipe:
         if self.protocol is not None and self.protocol not in datamodule.test_recipes:
             raise ConfigError(
                 f"evaluators.glimpses.protocol={self.protocol!r} is not a test protocol; choose one of "

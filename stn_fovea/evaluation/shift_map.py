@@ -77,7 +77,9 @@ class ShiftMap:
         digits_per_cell: test digits per shift (paper text: 1000; reference code: 10000).
     """
 
-    def __init__(self, protocol: str = "general", max_shift_px: int = 27, digits_per_cell: int = 1000) -> None:
+    def __init__(
+        self, protocol: str = "general", max_shift_px: int = 27, digits_per_cell: int = 1000
+    ) -> None:
         if max_shift_px < 0 or digits_per_cell < 1:
             raise ConfigError(
                 "evaluators.shift_map: max_shift_px must be >= 0 and digits_per_cell >= 1, got "

@@ -79,11 +79,19 @@ class GlimpseModule(L.LightningModule):
         self.task.update(metrics, output, batch)
         training = source == "train"
         shown = source in ("train", "val")
-        options = dict(on_step=training, on_epoch=True, batch_size=len(batch["label"]), add_dataloader_idx=False)
+        options = dict(
+            on_step=training, on_epoch=True, batch_size=len(batch["label"]), add_dataloader_idx=False
+        )
         self.log(f"{source}/loss", loss, prog_bar=shown, **options)
         key = self._metric_key(source)
         for name, metric in metrics.items():
-            self.log(f"{source}/{name}", metric, prog_bar=shown, metric_attribute=f"metrics.{key}.{name}", **options)
+            self.log(
+                f"{source}/{name}",
+                metric,
+                prog_bar=shown,
+                metric_attribute=f"metrics.{key}.{name}",
+                **options,
+            )
         return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
