@@ -211,7 +211,7 @@ GRID_EXPECTED = [[0.4, 0.0, 1.0], [0.2, 0.0, 1.0]]
 
 
 def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
-    accuracy = eccentricity_grid_accuracy(
+    result = eccentricity_grid_accuracy(
         Oracle(near_and_bright),
         clean_128(),
         bar_digits(),
@@ -221,8 +221,9 @@ def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
         digits_per_cell=5,
         batch_size=2,
     )
-    assert accuracy.shape == (2, 3)
-    torch.testing.assert_close(accuracy, torch.tensor(GRID_EXPECTED, dtype=accuracy.dtype))
+    assert result.accuracy.shape == (2, 3)
+    torch.testing.assert_close(result.accuracy, torch.tensor(GRID_EXPECTED, dtype=torch.float64))
+    assert torch.isnan(result.gaze_error_px).all() and torch.isnan(result.gaze_toward).all()  # no windows
 
 
 def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_path):
@@ -236,18 +237,63 @@ def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_pat
     with (tmp_path / "grid.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert rows == [
-        ["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"],
-        ["stn128", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}"],
-        ["stn128", "0.7", "30.000", "0.0000", "5", ""],
-        ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}"],
-        ["stn128", "0.3", "8.889", "0.2000", "5", f"{published[0.3][1]:.4f}"],
-        ["stn128", "0.3", "30.000", "0.0000", "5", ""],
-        ["stn128", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}"],
+        [*GRID_COLUMNS],
+        ["stn128", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}", "", ""],
+        ["stn128", "0.7", "30.000", "0.0000", "5", "", "", ""],
+        ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}", "", ""],
+        ["stn128", "0.3", "8.889", "0.2000", "5", f"{published[0.3][1]:.4f}", "", ""],
+        ["stn128", "0.3", "30.000", "0.0000", "5", "", "", ""],
+        ["stn128", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}", "", ""],
     ]
     assert (tmp_path / "grid.png").is_file()
     assert metrics["accuracy"] == {"0.7": GRID_EXPECTED[0], "0.3": GRID_EXPECTED[1]}  # 2 / 5, 1 / 5 exactly
     assert metrics["mean_over_eccentricities"] == pytest.approx({"0.7": 1.4 / 3, "0.3": 1.2 / 3})
     assert metrics["digits_per_cell"] == 5
+    assert metrics["gaze_error_px"] is None and metrics["gaze_toward"] is None
+
+
+GRID_COLUMNS = ("model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy")
+GRID_COLUMNS += ("gaze_error_px", "gaze_toward")
+
+
+class Gazer(Oracle):
+    """An Oracle that also looks: its glimpse is a 28 px window centred at ``along`` x the digit's offset
+    from the image centre plus ``aside`` x that offset turned a quarter (x, y) -> (-y, x)."""
+
+    def __init__(self, rule: Callable[[Reading], Tensor], along: float, aside: float = 0.0) -> None:
+        super().__init__(rule)
+        self.along, self.aside = along, aside
+
+    def forward(self, images: Tensor) -> ModelOutput:
+        output = super().forward(images)
+        rows, cols = self.readings[-1].offset.unbind(-1)
+        offset = torch.stack((cols, rows), -1)  # (x, y)
+        turned = torch.stack((-rows, cols), -1)
+        height, width = images.shape[-2:]
+        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2]) + self.along * offset + self.aside * turned
+        corners = torch.tensor([[-14.0, -14.0], [14.0, -14.0], [14.0, 14.0], [-14.0, 14.0]])
+        output.windows = (centre.unsqueeze(1) + corners).unsqueeze(1)  # (B, 1, 4, 2)
+        return output
+
+
+def test_the_grid_measures_how_far_and_how_well_the_glimpse_went_towards_the_digit():
+    # The window's centre is 0.5 x the digit's offset plus 0.25 x it turned: it is sqrt(0.5^2 + 0.25^2)
+    # x the radius from the digit, and its projection on the digit's direction is 0.5 x the radius.
+    # A (rows, cols) <-> (x, y) mix-up, a sign error or a sum over the wrong axis changes both numbers.
+    run = dict(recipe=clean_128(), digits=bar_digits(), seed=0, contrasts=(0.7,), digits_per_cell=10)
+    gazer = Gazer(near_and_bright, along=0.5, aside=0.25)
+    result = eccentricity_grid_accuracy(gazer, eccentricities_px=(0.0, 12.0, 30.0), batch_size=4, **run)
+    offsets = torch.cat([reading.offset for reading in gazer.readings]).double()
+    radius = offsets.norm(dim=-1).view(3, 10).mean(dim=1)  # whole-pixel shifts: ~ the cell's radius
+    assert radius[0] == 0 and 11 < radius[1] <= 12 and 29 < radius[2] <= 30
+    torch.testing.assert_close(result.gaze_error_px[0], radius * (0.5**2 + 0.25**2) ** 0.5)
+    torch.testing.assert_close(result.gaze_toward[0, 1:], torch.tensor([0.5, 0.5], dtype=torch.float64))
+    assert torch.isnan(result.gaze_toward[0, 0])  # no direction to go at radius 0
+    # a window on the digit: no error, all the way
+    on_digit = eccentricity_grid_accuracy(
+        Gazer(near_and_bright, along=1.0), eccentricities_px=(12.0,), batch_size=4, **run
+    )
+    assert float(on_digit.gaze_error_px) == 0.0 and float(on_digit.gaze_toward) == 1.0
 
 
 # -- test protocols -----------------------------------------------------------------------------------
@@ -301,7 +347,7 @@ def test_grid_cells_are_the_same_for_every_model_and_batch_size():
         digits_per_cell=5,
     )
     first, second = Oracle(near_and_bright), Oracle(noise_coin)
-    accuracy = eccentricity_grid_accuracy(first, batch_size=2, **run)
+    accuracy = eccentricity_grid_accuracy(first, batch_size=2, **run).accuracy
     eccentricity_grid_accuracy(second, batch_size=5, **run)
     seen = torch.cat(first.seen)
     assert seen.shape == (4 * 5, 1, 128, 128)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from rich.progress import Progress
@@ -15,7 +16,7 @@ from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
+from stn_fovea.evaluation.evaluator import EvaluationContext, read_batch
 from stn_fovea.evaluation.figures import plot_eccentricity_curves
 from stn_fovea.evaluation.reference import (
     ECCENTRICITY_GRID_128,
@@ -30,6 +31,23 @@ def grid_eccentricities(count: int = 9, max_px: float = 40.0) -> list[float]:
     return [max_px * k / count for k in range(1, count + 1)]
 
 
+class GridResult(NamedTuple):
+    """(len(contrasts), len(eccentricities)) float64 tensors on the CPU; row = contrast.
+
+    Attributes:
+        accuracy: the fraction of digits named right.
+        gaze_error_px: mean distance from the centre of the last glimpse's window to the digit's centre
+            (NaN for a model whose glimpse is not a window).
+        gaze_toward: mean of how far the glimpse went towards the digit: the projection of its offset
+            from the image centre on the digit's offset, over the digit's radius squared; 0 = it stayed
+            at the centre, 1 = on the digit (NaN at radius 0 or without windows).
+    """
+
+    accuracy: Tensor
+    gaze_error_px: Tensor
+    gaze_toward: Tensor
+
+
 @torch.no_grad()
 def eccentricity_grid_accuracy(
     module: GlimpseModule,
@@ -41,33 +59,50 @@ def eccentricity_grid_accuracy(
     digits_per_cell: int | None = None,
     batch_size: int = 500,
     progress: Progress | None = None,
-) -> Tensor:
-    """Accuracy for every (contrast, eccentricity) cell of the STN study's benchmark (whatwhere.md 5.4).
+) -> GridResult:
+    """Accuracy and gaze for every (contrast, eccentricity) cell of the STN study's benchmark
+    (whatwhere.md 5.4).
 
     Cell (c, e) renders ``digits_per_cell`` test digits (all when None; a subset drawn with the seed from
     the whole set, the same for every cell) at the fixed radius e
     with a random angle and the fixed contrast c; samples are keyed by (seed, "test", "grid", c, e,
     index), so the cells are the same for every model and run.
-
-    Returns:
-        (len(contrasts), len(eccentricities_px)) float tensor on the CPU; row = contrast.
     """
     count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
     chosen = spread_subset(len(digits.labels), count, seed)
-    accuracy = torch.zeros(len(contrasts), len(eccentricities_px), dtype=torch.float64)
+    shape = (len(contrasts), len(eccentricities_px))
+    accuracy = torch.zeros(shape, dtype=torch.float64)
+    gaze_error = torch.full(shape, float("nan"), dtype=torch.float64)
+    gaze_toward = torch.full(shape, float("nan"), dtype=torch.float64)
     task = progress.add_task("eccentricity grid", total=accuracy.numel() * count) if progress else None
     for row, contrast in enumerate(contrasts):
         for col, radius in enumerate(eccentricities_px):
             cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
-            correct = 0
+            correct, error, toward, off_centre = 0, 0.0, 0.0, 0
             for start in range(0, count, batch_size):
                 index = chosen[start : start + batch_size]
                 keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
-                correct += int(count_correct(module, cell, digits, index, keys).sum())
+                reading = read_batch(module, cell, digits, index, keys)
+                correct += int(reading.correct.sum())
+                if reading.gaze is not None:
+                    error += float((reading.gaze - reading.digit).norm(dim=1).sum())
+                    squared = (reading.digit**2).sum(dim=1)
+                    moved = squared > 0
+                    toward += float(((reading.gaze * reading.digit).sum(dim=1)[moved] / squared[moved]).sum())
+                    off_centre += int(moved.sum())
                 if progress is not None and task is not None:
                     progress.advance(task, len(index))
             accuracy[row, col] = correct / count
-    return accuracy
+            if reading.gaze is not None:
+                gaze_error[row, col] = error / count
+                if off_centre:
+                    gaze_toward[row, col] = toward / off_centre
+    return GridResult(accuracy, gaze_error, gaze_toward)
+
+
+def csv_number(value: Tensor, template: str) -> str:
+    """A cell of grid.csv: the number, or empty where it is not defined (NaN)."""
+    return "" if torch.isnan(value) else template.format(float(value))
 
 
 def reference_cell(reference: Mapping[float, list[float]] | None, contrast: float, radius: float) -> str:
@@ -123,7 +158,7 @@ class EccentricityGrid:
                     ) from error
 
     def __call__(self, context: EvaluationContext) -> dict[str, Any]:
-        accuracy = eccentricity_grid_accuracy(
+        result = eccentricity_grid_accuracy(
             context.module,
             context.datamodule.train_recipe,  # noise, mask and envelope of the run; radius, contrast per cell
             context.digits,
@@ -138,10 +173,20 @@ class EccentricityGrid:
         per_cell = total if self.digits_per_cell is None else min(self.digits_per_cell, total)
         name = context.model_name
         reference = ECCENTRICITY_GRID_128.get(name)
+        accuracy = result.accuracy
         with (context.out_dir / "grid.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(
-                ["model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy"]
+                [
+                    "model",
+                    "contrast",
+                    "eccentricity_px",
+                    "accuracy",
+                    "digits",
+                    "reference_accuracy",
+                    "gaze_error_px",
+                    "gaze_toward",
+                ]
             )
             for row, contrast in enumerate(self.contrasts):
                 for col, radius in enumerate(self.eccentricities_px):
@@ -153,6 +198,8 @@ class EccentricityGrid:
                             f"{float(accuracy[row, col]):.4f}",
                             per_cell,
                             reference_cell(reference, contrast, radius),
+                            csv_number(result.gaze_error_px[row, col], "{:.2f}"),
+                            csv_number(result.gaze_toward[row, col], "{:.3f}"),
                         ]
                     )
         plot_eccentricity_curves(
@@ -164,6 +211,13 @@ class EccentricityGrid:
             reference,
             GRID_ECCENTRICITIES_128,
         )
+
+        def by_contrast(values: Tensor) -> dict[str, list[float | None]] | None:
+            if torch.isnan(values).all():
+                return None  # the model's glimpse is not a window
+            rows = zip(self.contrasts, values.tolist(), strict=True)
+            return {str(c): [None if math.isnan(v) else v for v in row] for c, row in rows}
+
         return {
             "grid": {
                 "file": "grid.csv",
@@ -175,5 +229,7 @@ class EccentricityGrid:
                     str(c): float(accuracy[row].mean()) for row, c in enumerate(self.contrasts)
                 },
                 "reference_means": {str(c): m for c, m in ECCENTRICITY_GRID_MEANS_128.get(name, {}).items()},
+                "gaze_error_px": by_contrast(result.gaze_error_px),
+                "gaze_toward": by_contrast(result.gaze_toward),
             }
         }

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from hydra.errors import InstantiationException
@@ -71,16 +71,31 @@ def build_evaluators(
     return evaluators
 
 
+class Reading(NamedTuple):
+    """One batch as a model read it.
+
+    Attributes:
+        correct: (B,) bool, which digits it named right.
+        gaze: (B, 2) where its last glimpse looked: the (x, y) offset in pixels of that window's centre
+            from the image centre; None for a model whose glimpse is not a window.
+        digit: (B, 2) the (x, y) offset in pixels of each digit's centre from the image centre.
+    """
+
+    correct: Tensor
+    gaze: Tensor | None
+    digit: Tensor
+
+
 @torch.no_grad()
-def count_correct(
+def read_batch(
     module: GlimpseModule,
     recipe: Recipe,
     digits: Digits,
     index: Tensor,
     keys: Tensor,
     shifts: Tensor | None = None,
-) -> Tensor:
-    """(B,) bool: which digits ``index`` the model names right, rendered by ``recipe`` from ``keys``.
+) -> Reading:
+    """Render digits ``index`` with ``recipe`` from ``keys`` and let the model read them.
 
     ``shifts`` (B, 2), when given, replaces the sampled digit offsets (the scene is otherwise the same).
     """
@@ -89,7 +104,26 @@ def count_correct(
     if shifts is not None:
         scene = scene._replace(shifts=shifts.to(device))
     images = recipe.render(digits.images[index].to(device), scene)
-    return module(images).logits.argmax(1).cpu() == digits.labels[index]
+    output = module(images)
+    digit = scene.shifts.cpu().flip(-1).float()  # (rows, cols) -> (x, y)
+    gaze = None
+    if output.windows is not None:
+        height, width = images.shape[-2:]
+        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])  # pixel centres run 0 .. size - 1
+        gaze = output.windows[:, -1].mean(dim=1).float().cpu() - centre
+    return Reading(output.logits.argmax(1).cpu() == digits.labels[index], gaze, digit)
+
+
+def count_correct(
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    index: Tensor,
+    keys: Tensor,
+    shifts: Tensor | None = None,
+) -> Tensor:
+    """(B,) bool: which digits ``index`` the model names right (see :func:`read_batch`)."""
+    return read_batch(module, recipe, digits, index, keys, shifts).correct
 
 
 @contextmanager
