@@ -296,6 +296,18 @@ def test_the_grid_measures_how_far_and_how_well_the_glimpse_went_towards_the_dig
     assert float(on_digit.gaze_error_px) == 0.0 and float(on_digit.gaze_toward) == 1.0
 
 
+def test_the_grid_evaluator_writes_the_gaze_beside_the_accuracy(tmp_path):
+    datamodule = fake_datamodule(train_recipe=clean_128(), eval_batch_size=4)
+    evaluator = EccentricityGrid((0.0, 20.0), (0.7,), digits_per_cell=5)
+    context = EvaluationContext(Gazer(near_and_bright, along=0.75), datamodule, bar_digits(), tmp_path, "x")
+    metrics = evaluator(context)["grid"]
+    rows = list(csv.DictReader((tmp_path / "grid.csv").open()))
+    assert [row["gaze_toward"] for row in rows] == ["", "0.750"]
+    assert rows[0]["gaze_error_px"] == "0.00" and 4.5 < float(rows[1]["gaze_error_px"]) <= 5.0  # r / 4
+    assert metrics["gaze_toward"]["0.7"] == [None, pytest.approx(0.75)]
+    assert (tmp_path / "grid.png").is_file()
+
+
 # -- test protocols -----------------------------------------------------------------------------------
 def test_protocol_accuracy_names_each_protocols_own_accuracy(tmp_path):
     # right on the labels below 10 x contrast: 8 of the 10 digits when bright, 3 when dim; 10 digits in

@@ -210,6 +210,7 @@ class EccentricityGrid:
             name,
             reference,
             GRID_ECCENTRICITIES_128,
+            None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
         )
 
         def by_contrast(values: Tensor) -> dict[str, list[float | None]] | None:

@@ -77,9 +77,14 @@ def plot_eccentricity_curves(
     label: str,
     reference: Mapping[float, Sequence[float]] | None = None,
     reference_eccentricities_px: Sequence[float] | None = None,
+    gaze_toward: Tensor | None = None,
 ) -> None:
-    """Accuracy versus eccentricity, one colour per contrast: ours solid, the reference dashed."""
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    """Accuracy versus eccentricity, one colour per contrast: ours solid, the reference dashed; beside
+    it, when ``gaze_toward`` (same shape as ``accuracy``) is given, how far the glimpse went towards the
+    digit (0 = it stayed at the centre, 1 = on the digit)."""
+    panels = 2 if gaze_toward is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.0), squeeze=False)
+    ax, gaze_ax = axes[0, 0], axes[0, -1]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for row, contrast in enumerate(contrasts):
         colour = colours[row % len(colours)]
@@ -103,11 +108,19 @@ def plot_eccentricity_curves(
                 alpha=0.7,
                 label=f"reference, c={contrast:g}",
             )
+        if gaze_toward is not None:
+            gaze_ax.plot(eccentricities_px, gaze_toward[row].tolist(), "o-", ms=3, color=colour)
     ax.set_xlabel("eccentricity (px from the centre)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0.0, 1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    if gaze_toward is not None:
+        gaze_ax.set_xlabel("eccentricity (px from the centre)")
+        gaze_ax.set_ylabel("glimpse towards the digit (0 = centre, 1 = on it)")
+        gaze_ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        gaze_ax.set_ylim(-0.2, 1.3)
+        gaze_ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
