@@ -114,18 +114,6 @@ def read_batch(
     return Reading(output.logits.argmax(1).cpu() == digits.labels[index], gaze, digit)
 
 
-def count_correct(
-    module: GlimpseModule,
-    recipe: Recipe,
-    digits: Digits,
-    index: Tensor,
-    keys: Tensor,
-    shifts: Tensor | None = None,
-) -> Tensor:
-    """(B,) bool: which digits ``index`` the model names right (see :func:`read_batch`)."""
-    return read_batch(module, recipe, digits, index, keys, shifts).correct
-
-
 @contextmanager
 def progress_bar() -> Iterator[Progress]:
     with Progress(

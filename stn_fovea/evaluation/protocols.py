@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from stn_fovea.data.datamodule import TEST, NoisyMNIST
-from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
+from stn_fovea.evaluation.evaluator import EvaluationContext, read_batch
 from stn_fovea.evaluation.reference import REFERENCE_TABLES
 
 
@@ -38,7 +38,7 @@ class ProtocolAccuracy:
             for start in range(0, count, context.batch_size):
                 index = torch.arange(start, min(start + context.batch_size, count))
                 keys = datamodule.sample_keys(source, index)
-                correct += int(count_correct(context.module, recipe, digits, index, keys).sum())
+                correct += int(read_batch(context.module, recipe, digits, index, keys).correct.sum())
                 if context.progress is not None and task is not None:
                     context.progress.advance(task, len(index))
             accuracy[name] = correct / count

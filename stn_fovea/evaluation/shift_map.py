@@ -14,7 +14,7 @@ from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.evaluator import EvaluationContext, count_correct
+from stn_fovea.evaluation.evaluator import EvaluationContext, read_batch
 from stn_fovea.evaluation.figures import plot_ring_means, plot_shift_map
 from stn_fovea.evaluation.reference import SHIFT_MAP_RING_MEANS_28
 from stn_fovea.models.module import GlimpseModule
@@ -53,7 +53,7 @@ def shift_accuracy_map(
         flat = torch.arange(start, min(start + batch_size, total))
         cell, index = flat // per_cell, chosen[flat % per_cell]
         keys = sample_keys(index + cell * len(digits.labels), seed, "test", "shift_map")
-        hits = count_correct(module, recipe, digits, index, keys, shifts=cell_shifts[cell])
+        hits = read_batch(module, recipe, digits, index, keys, shifts=cell_shifts[cell]).correct
         correct.index_add_(0, cell, hits.to(torch.int64))
         if progress is not None and task is not None:
             progress.advance(task, len(flat))
