@@ -26,11 +26,13 @@ from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, eccentricity_grid_accuracy
-from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model
+from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model, read_batch
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
 from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128
 from stn_fovea.evaluation.shift_map import ShiftMap, ring_means, shift_accuracy_map
-from stn_fovea.models.transformer import ModelOutput
+from stn_fovea.models.pose import scaled_translation
+from stn_fovea.models.sampler import AffineSampler, glimpse_corners
+from stn_fovea.models.transformer import CentralGlimpse, GlimpseClassifier, ModelOutput
 
 # Labels in a scrambled order, so that a digit read with another digit's label is named wrong.
 LABELS = [3, 8, 1, 9, 0, 6, 2, 7, 5, 4]
@@ -43,7 +45,7 @@ def bar_digits(labels: list[int] = LABELS) -> Digits:
     return Digits(images, torch.tensor(labels, dtype=torch.int64))
 
 
-class Reading(NamedTuple):
+class BarReading(NamedTuple):
     """What the fake reads from a batch of images: the digit's (rows, cols) offset from the image centre
     in whole pixels (B, 2), the contrast (B,), the label (B,), and the top-left pixel (B,), which the
     digit never covers: noise, or 0.5 without noise."""
@@ -54,7 +56,7 @@ class Reading(NamedTuple):
     corner: Tensor
 
 
-def read(images: Tensor) -> Reading:
+def read(images: Tensor) -> BarReading:
     """The bar is the set of pixels at the image's peak (the tests keep the noise below the strokes)."""
     x = images[:, 0]
     height, width = x.shape[-2:]
@@ -64,7 +66,7 @@ def read(images: Tensor) -> Reading:
     rows = (bar.sum(-1) * torch.arange(height)).sum(-1) / area - (height - 1) / 2
     cols = (bar.sum(-2) * torch.arange(width)).sum(-1) / area - (width - 1) / 2
     label = (bar.amax(-2).sum(-1) / 2 - 1).round().long()
-    return Reading(torch.stack((rows, cols), -1).round(), 2 * (peak - 0.5), label, x[:, 0, 0])
+    return BarReading(torch.stack((rows, cols), -1).round(), 2 * (peak - 0.5), label, x[:, 0, 0])
 
 
 class Oracle(nn.Module):
@@ -73,11 +75,11 @@ class Oracle(nn.Module):
     It keeps every batch of images it receives in ``seen`` and what it read in ``readings``.
     """
 
-    def __init__(self, rule: Callable[[Reading], Tensor]) -> None:
+    def __init__(self, rule: Callable[[BarReading], Tensor]) -> None:
         super().__init__()
         self.rule = rule
         self.seen: list[Tensor] = []
-        self.readings: list[Reading] = []
+        self.readings: list[BarReading] = []
 
     @property
     def device(self) -> torch.device:
@@ -91,25 +93,25 @@ class Oracle(nn.Module):
         return ModelOutput(logits=nn.functional.one_hot(answer, 10).float(), glimpses=images.unsqueeze(1))
 
 
-def in_lower_left_patch(reading: Reading) -> Tensor:
+def in_lower_left_patch(reading: BarReading) -> Tensor:
     """Right only for a digit moved 1 px down or more and 0 to 3 px left: an asymmetric patch."""
     rows, cols = reading.offset.unbind(-1)
     return (rows >= 1) & (cols >= -3) & (cols <= 0)
 
 
-def bright_labels(reading: Reading) -> Tensor:
+def bright_labels(reading: BarReading) -> Tensor:
     """Right on the labels below 10 x contrast, wherever the digit is: accuracy = contrast on 0..9."""
     return reading.label + 0.5 < 10 * reading.contrast
 
 
-def near_and_bright(reading: Reading) -> Tensor:
+def near_and_bright(reading: BarReading) -> Tensor:
     """Right on every digit within 6 px of the centre, on the labels below 10 x contrast within 20 px,
     and never beyond."""
     radius = reading.offset.norm(dim=-1)
     return (radius <= 6) | ((radius <= 20) & bright_labels(reading))
 
 
-def noise_coin(reading: Reading) -> Tensor:
+def noise_coin(reading: BarReading) -> Tensor:
     """Right when the noise at the top-left pixel is above 0.5: a coin tossed by the sample's key, so
     the accuracy changes if a cell's samples do."""
     return reading.corner > 0.5
@@ -206,6 +208,16 @@ def test_shift_map_evaluator_writes_the_map_and_its_metrics(tmp_path):
 # 4.4 px, on none at 30 px, and at 8.9 px on 2 of them at c = 0.7 (labels < 7) and 1 at c = 0.3
 # (labels < 3): every cell of a row differs, and so do the rows.
 GRID_CONTRASTS = (0.7, 0.3)
+GRID_COLUMNS = [
+    "model",
+    "contrast",
+    "eccentricity_px",
+    "accuracy",
+    "digits",
+    "reference_accuracy",
+    "gaze_error_px",
+    "gaze_toward",
+]
 GRID_ECCENTRICITIES = (8.889, 30.0, 4.444)
 GRID_EXPECTED = [[0.4, 0.0, 1.0], [0.2, 0.0, 1.0]]
 
@@ -237,7 +249,7 @@ def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_pat
     with (tmp_path / "grid.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert rows == [
-        [*GRID_COLUMNS],
+        GRID_COLUMNS,
         ["stn128", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}", "", ""],
         ["stn128", "0.7", "30.000", "0.0000", "5", "", "", ""],
         ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}", "", ""],
@@ -252,15 +264,11 @@ def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_pat
     assert metrics["gaze_error_px"] is None and metrics["gaze_toward"] is None
 
 
-GRID_COLUMNS = ("model", "contrast", "eccentricity_px", "accuracy", "digits", "reference_accuracy")
-GRID_COLUMNS += ("gaze_error_px", "gaze_toward")
-
-
 class Gazer(Oracle):
     """An Oracle that also looks: its glimpse is a 28 px window centred at ``along`` x the digit's offset
     from the image centre plus ``aside`` x that offset turned a quarter (x, y) -> (-y, x)."""
 
-    def __init__(self, rule: Callable[[Reading], Tensor], along: float, aside: float = 0.0) -> None:
+    def __init__(self, rule: Callable[[BarReading], Tensor], along: float, aside: float = 0.0) -> None:
         super().__init__(rule)
         self.along, self.aside = along, aside
 
@@ -301,11 +309,40 @@ def test_the_grid_evaluator_writes_the_gaze_beside_the_accuracy(tmp_path):
     evaluator = EccentricityGrid((0.0, 20.0), (0.7,), digits_per_cell=5)
     context = EvaluationContext(Gazer(near_and_bright, along=0.75), datamodule, bar_digits(), tmp_path, "x")
     metrics = evaluator(context)["grid"]
-    rows = list(csv.DictReader((tmp_path / "grid.csv").open()))
+    with (tmp_path / "grid.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     assert [row["gaze_toward"] for row in rows] == ["", "0.750"]
     assert rows[0]["gaze_error_px"] == "0.00" and 4.5 < float(rows[1]["gaze_error_px"]) <= 5.0  # r / 4
     assert metrics["gaze_toward"]["0.7"] == [None, pytest.approx(0.75)]
     assert (tmp_path / "grid.png").is_file()
+
+
+def test_the_gaze_of_the_real_glimpses_is_where_they_read():
+    # The central crop reads the digit at offset 0 (gaze 0); a sampler translated by 2 x offset / size
+    # reads the digit wherever it is (gaze == digit): the windows' geometry agrees with read_batch's.
+    recipe, digits = clean_128(radius_px=20.0), bar_digits()
+    index = torch.arange(len(LABELS))
+    keys = sample_keys(index, 0, "test")
+    offsets = recipe.sample(keys).shifts.flip(-1).float()  # (x, y)
+    assert offsets.abs().sum() > 0
+
+    class Following(nn.Module):  # a fixed pose: the theta that centres each batch's digit
+        def forward(self, image: Tensor) -> ModelOutput:
+            theta = scaled_translation(torch.full((len(image),), 0.25), *(2 * offsets / 128).unbind(-1))
+            window = glimpse_corners(theta, image.shape[-2:])
+            glimpse = AffineSampler((28, 28))(image, theta)
+            return ModelOutput(
+                torch.zeros(len(image), 10), glimpse.unsqueeze(1), theta.unsqueeze(1), window.unsqueeze(1)
+            )
+
+    central = GlimpseClassifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(10)), CentralGlimpse(28))
+    central.device = torch.device("cpu")
+    following = Following()
+    following.device = torch.device("cpu")
+    assert torch.equal(read_batch(central, recipe, digits, index, keys).gaze, torch.zeros(len(index), 2))
+    reading = read_batch(following, recipe, digits, index, keys)
+    torch.testing.assert_close(reading.digit, offsets)
+    torch.testing.assert_close(reading.gaze, offsets, atol=1e-4, rtol=0)
 
 
 # -- test protocols -----------------------------------------------------------------------------------

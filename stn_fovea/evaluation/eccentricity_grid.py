@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -16,7 +17,7 @@ from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.evaluator import EvaluationContext, read_batch
+from stn_fovea.evaluation.evaluator import EvaluationContext, Reading, read_batch
 from stn_fovea.evaluation.figures import plot_eccentricity_curves
 from stn_fovea.evaluation.reference import (
     ECCENTRICITY_GRID_128,
@@ -46,6 +47,41 @@ class GridResult(NamedTuple):
     accuracy: Tensor
     gaze_error_px: Tensor
     gaze_toward: Tensor
+
+
+@dataclass
+class GazeSums:
+    """Running sums of where a model looked, over the batches of one grid cell (see :class:`GridResult`)."""
+
+    error: float = 0.0
+    toward: float = 0.0
+    digits: int = 0
+    off_centre: int = 0  # digits not at the centre: the ones with a direction to go
+
+    def add(self, reading: Reading) -> None:
+        if reading.gaze is None:
+            return  # the model's glimpse is not a window
+        self.error += float((reading.gaze - reading.digit).norm(dim=1).sum())
+        squared = (reading.digit**2).sum(dim=1)
+        moved = squared > 0
+        self.toward += float(((reading.gaze * reading.digit).sum(dim=1)[moved] / squared[moved]).sum())
+        self.digits += len(reading.digit)
+        self.off_centre += int(moved.sum())
+
+    def means(self) -> tuple[float, float]:
+        """(mean gaze error in px, mean share of the way towards the digit); NaN where undefined."""
+        error = self.error / self.digits if self.digits else math.nan
+        toward = self.toward / self.off_centre if self.off_centre else math.nan
+        return error, toward
+
+
+def by_contrast(contrasts: Sequence[float], values: Tensor) -> dict[str, list[float | None]] | None:
+    """Rows of a (contrast, eccentricity) table keyed by contrast for metrics.json, NaN as None; None
+    when no cell is defined (a model without windows, or a gaze_toward with only radius 0)."""
+    if torch.isnan(values).all():
+        return None
+    rows = zip(contrasts, values.tolist(), strict=True)
+    return {str(c): [None if math.isnan(v) else v for v in row] for c, row in rows}
 
 
 @torch.no_grad()
@@ -78,25 +114,17 @@ def eccentricity_grid_accuracy(
     for row, contrast in enumerate(contrasts):
         for col, radius in enumerate(eccentricities_px):
             cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
-            correct, error, toward, off_centre = 0, 0.0, 0.0, 0
+            correct, gaze = 0, GazeSums()
             for start in range(0, count, batch_size):
                 index = chosen[start : start + batch_size]
                 keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
                 reading = read_batch(module, cell, digits, index, keys)
                 correct += int(reading.correct.sum())
-                if reading.gaze is not None:
-                    error += float((reading.gaze - reading.digit).norm(dim=1).sum())
-                    squared = (reading.digit**2).sum(dim=1)
-                    moved = squared > 0
-                    toward += float(((reading.gaze * reading.digit).sum(dim=1)[moved] / squared[moved]).sum())
-                    off_centre += int(moved.sum())
+                gaze.add(reading)
                 if progress is not None and task is not None:
                     progress.advance(task, len(index))
             accuracy[row, col] = correct / count
-            if reading.gaze is not None:
-                gaze_error[row, col] = error / count
-                if off_centre:
-                    gaze_toward[row, col] = toward / off_centre
+            gaze_error[row, col], gaze_toward[row, col] = gaze.means()
     return GridResult(accuracy, gaze_error, gaze_toward)
 
 
@@ -210,14 +238,8 @@ class EccentricityGrid:
             name,
             reference,
             GRID_ECCENTRICITIES_128,
-            None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
+            gaze_toward=None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
         )
-
-        def by_contrast(values: Tensor) -> dict[str, list[float | None]] | None:
-            if torch.isnan(values).all():
-                return None  # the model's glimpse is not a window
-            rows = zip(self.contrasts, values.tolist(), strict=True)
-            return {str(c): [None if math.isnan(v) else v for v in row] for c, row in rows}
 
         return {
             "grid": {
@@ -230,7 +252,7 @@ class EccentricityGrid:
                     str(c): float(accuracy[row].mean()) for row, c in enumerate(self.contrasts)
                 },
                 "reference_means": {str(c): m for c, m in ECCENTRICITY_GRID_MEANS_128.get(name, {}).items()},
-                "gaze_error_px": by_contrast(result.gaze_error_px),
-                "gaze_toward": by_contrast(result.gaze_toward),
+                "gaze_error_px": by_contrast(self.contrasts, result.gaze_error_px),
+                "gaze_toward": by_contrast(self.contrasts, result.gaze_toward),
             }
         }

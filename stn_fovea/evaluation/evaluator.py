@@ -79,6 +79,9 @@ class Reading(NamedTuple):
         gaze: (B, 2) where its last glimpse looked: the (x, y) offset in pixels of that window's centre
             from the image centre; None for a model whose glimpse is not a window.
         digit: (B, 2) the (x, y) offset in pixels of each digit's centre from the image centre.
+
+    The image centre is ((W - 1) / 2, (H - 1) / 2), where the recipes put a digit with no offset when
+    the image size minus 28 is even (the sizes 28 and 128 of our datasets).
     """
 
     correct: Tensor
