@@ -9,6 +9,7 @@ orientations are angles of the frequency vector measured from the row axis towar
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,8 @@ def log_gabor_filter(
     B_theta: float,
     B_sf: float | None = None,
     phase: float = 0.0,
+    centre: Literal["mean", "median"] = "mean",
+    preprocess: bool = True,
 ) -> Tensor:
     """One normalised log-Gabor filter of shape (width, width), float64 (LogGabor ``loggabor`` ->
     ``invert`` -> SLIP ``normalize``).
@@ -53,8 +56,11 @@ def log_gabor_filter(
             notebooks' ``inf``) leaves the plain 1/f, so that sf_0 has no effect.
         theta, B_theta: orientation and von Mises bandwidth ``exp(cos(angle - theta) / B_theta^2)``.
         phase: 0 gives the even (cosine) filter, pi/2 the odd one.
+        centre, preprocess: SLIP ``normalize``: subtract the mean or the median, after filtering the
+            kernel again with the retina envelope or not. POLO's bank uses mean + preprocess; the
+            What/Where retina, SLIP since 2018, median without preprocessing (whatwhere.md 9.1.1).
     Returns:
-        zero-mean filter whose largest absolute value is 1.
+        filter with mean (or median) 0 whose largest absolute value is 1.
     """
     f_x, f_y, radius, angle = _fourier_grid(width)
     band = 1.0 / radius
@@ -68,9 +74,10 @@ def log_gabor_filter(
     envelope = envelope * mask
     envelope = envelope / torch.sqrt((envelope.abs() ** 2).mean()) * math.sqrt(2.0)
     kernel = _invert(envelope * complex(math.cos(phase), -math.sin(phase)))
-    # SLIP normalize(preprocess=True, center=True, use_max=True)
-    kernel = _invert(torch.fft.fftshift(torch.fft.fft2(kernel), dim=(-2, -1)) * mask)
-    kernel = kernel - kernel.mean()
+    # SLIP normalize(preprocess, center=True, use_max=True)
+    if preprocess:
+        kernel = _invert(torch.fft.fftshift(torch.fft.fft2(kernel), dim=(-2, -1)) * mask)
+    kernel = kernel - (kernel.mean() if centre == "mean" else kernel.flatten().quantile(0.5))  # numpy median
     return kernel / kernel.abs().max()
 
 
