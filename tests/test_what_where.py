@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from stn_fovea.data.placement import translate
-from stn_fovea.models.transformer import CentralGlimpse
-from stn_fovea.models.what_where import WhatWhere, crop_windows
+from stn_fovea.models.transformer import crop_windows
+from stn_fovea.models.what_where import WhatWhere
 
 # colliculus cells of the stub: cell c saccades to these (rows, cols) offsets
 CELL_OFFSETS = torch.tensor([[0, 0], [10, 0], [0, -7], [30, 25], [-3, 4]])
@@ -56,7 +56,7 @@ def test_one_saccade_crops_at_the_chosen_cell(cell):
     output = net(IMAGES)
     i, j = CELL_OFFSETS[cell].tolist()
     torch.testing.assert_close(output.glimpses[:, -1], IMAGES[:, :, 50 + i : 78 + i, 50 + j : 78 + j])
-    torch.testing.assert_close(output.glimpses[:, 0], CentralGlimpse(28)(IMAGES).image)  # k = 0: the control
+    torch.testing.assert_close(output.glimpses[:, 0], IMAGES[:, :, 50:78, 50:78])  # k = 0: the control
     centre = output.windows[:, -1].mean(dim=1) - 63.5  # (x, y) offset of the last window from the centre
     torch.testing.assert_close(centre, torch.tensor([[float(j), float(i)]] * 3))
     assert [recentre for _, recentre in whitening.calls] == [True]  # one encoding, with +0.5 and clip
@@ -77,4 +77,4 @@ def test_further_saccades_add_up_clamp_and_re_encode_the_recentred_image():
 
 def test_a_crop_outside_the_image_is_refused():
     with pytest.raises(ValueError, match="leaves"):
-        crop_windows(IMAGES, torch.tensor([[51, 0]] * 3))
+        crop_windows(IMAGES, torch.tensor([[51, 0]] * 3), 28)

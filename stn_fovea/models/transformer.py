@@ -74,6 +74,38 @@ class SpatialTransformer(nn.Module):
         return Glimpse(self.sampler(image, theta), theta, window)
 
 
+def crop_windows(image: Tensor, offsets: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Exact-pixel crops: the (B, C, size, size) windows ``offsets`` (B, 2) (rows, cols) pixels away from
+    the central crop of a (B, C, H, W) batch, and their (B, 4, 2) pixel (x, y) corners as
+    :func:`~stn_fovea.models.sampler.glimpse_corners` orders them (outer edges of the corner pixels).
+    A crop must lie inside the image."""
+    batch, _, height, width = image.shape
+    top = offsets[:, 0] + (height - size) // 2
+    left = offsets[:, 1] + (width - size) // 2
+    if bool(
+        (top < 0).any() or (left < 0).any() or (top + size > height).any() or (left + size > width).any()
+    ):
+        raise ValueError(f"a {size} px crop at offsets {offsets.tolist()} leaves the {height}x{width} image")
+    steps = torch.arange(size, device=image.device)
+    rows = (top.unsqueeze(1) + steps).view(batch, size, 1)
+    cols = (left.unsqueeze(1) + steps).view(batch, 1, size)
+    # advanced indices around the channel slice put the channels last: (B, size, size, C)
+    crops = image[torch.arange(batch, device=image.device).view(batch, 1, 1), :, rows, cols]
+    crops = crops.permute(0, 3, 1, 2)
+    low_x, low_y = left.float() - 0.5, top.float() - 0.5
+    high_x, high_y = low_x + size, low_y + size
+    corners = torch.stack(
+        (
+            torch.stack((low_x, low_y), 1),
+            torch.stack((high_x, low_y), 1),
+            torch.stack((high_x, high_y), 1),
+            torch.stack((low_x, high_y), 1),
+        ),
+        dim=1,
+    )
+    return crops, corners
+
+
 class CentralGlimpse(nn.Module):
     """A fixed glimpse: the central ``size`` x ``size`` crop, exact pixels (no resampling).
 
@@ -91,14 +123,9 @@ class CentralGlimpse(nn.Module):
         height, width = image.shape[-2:]
         if height < self.size or width < self.size:
             raise ValueError(f"a central {self.size} px glimpse needs a larger image, got {height}x{width}")
-        top, left = (height - self.size) // 2, (width - self.size) // 2
-        # the crop's outer pixel edges, ordered as glimpse_corners orders them
-        low_x, low_y, high_x, high_y = left - 0.5, top - 0.5, left + self.size - 0.5, top + self.size - 0.5
-        corners = torch.tensor(
-            [[low_x, low_y], [high_x, low_y], [high_x, high_y], [low_x, high_y]], device=image.device
-        )
-        crop = image[..., top : top + self.size, left : left + self.size]
-        return Glimpse(crop, None, corners.expand(len(image), 4, 2))
+        centre = torch.zeros(len(image), 2, dtype=torch.int64, device=image.device)
+        crop, corners = crop_windows(image, centre, self.size)
+        return Glimpse(crop, None, corners)
 
 
 class GlimpseClassifier(nn.Module):

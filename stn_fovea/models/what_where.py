@@ -15,41 +15,12 @@ from torch import Tensor, nn
 
 from stn_fovea.data.placement import translate
 from stn_fovea.models.colliculus import Colliculus
-from stn_fovea.models.transformer import ModelOutput
+from stn_fovea.models.transformer import ModelOutput, crop_windows
 from stn_fovea.models.where_net import WhereNet
 from stn_fovea.models.where_retina import WhereRetina
 from stn_fovea.models.whitening import Whitening
 
 FOVEA = 28  # the What net's input
-
-
-def crop_windows(image: Tensor, offsets: Tensor, size: int = FOVEA) -> tuple[Tensor, Tensor]:
-    """The (B, 1, size, size) crops centred ``offsets`` (B, 2) (rows, cols) pixels from the centre crop
-    of a (B, 1, H, W) batch, and their (B, 4, 2) pixel (x, y) corners as ``glimpse_corners`` orders
-    them (outer edges of the corner pixels). A crop must lie inside the image."""
-    batch, _, height, width = image.shape
-    top = offsets[:, 0] + (height - size) // 2
-    left = offsets[:, 1] + (width - size) // 2
-    if bool(
-        (top < 0).any() or (left < 0).any() or (top + size > height).any() or (left + size > width).any()
-    ):
-        raise ValueError(f"a {size} px crop at offsets {offsets.tolist()} leaves the {height}x{width} image")
-    steps = torch.arange(size, device=image.device)
-    rows = (top.unsqueeze(1) + steps).view(batch, size, 1)
-    cols = (left.unsqueeze(1) + steps).view(batch, 1, size)
-    crops = image[torch.arange(batch, device=image.device).view(batch, 1, 1), 0, rows, cols].unsqueeze(1)
-    low_x, low_y = left.float() - 0.5, top.float() - 0.5
-    high_x, high_y = low_x + size, low_y + size
-    corners = torch.stack(
-        (
-            torch.stack((low_x, low_y), 1),
-            torch.stack((high_x, low_y), 1),
-            torch.stack((high_x, high_y), 1),
-            torch.stack((low_x, high_y), 1),
-        ),
-        dim=1,
-    )
-    return crops, corners
 
 
 class WhatWhere(nn.Module):
@@ -102,7 +73,7 @@ class WhatWhere(nn.Module):
             target = self.colliculus.cell_offsets[logits.argmax(dim=1)]
             fixation = (fixation + target).clamp(-self.max_offset_px, self.max_offset_px)
             fixations.append(fixation)
-        crops, windows = zip(*(crop_windows(image, place) for place in fixations), strict=True)
+        crops, windows = zip(*(crop_windows(image, place, FOVEA) for place in fixations), strict=True)
         return ModelOutput(
             logits=self.what(crops[-1]),
             glimpses=torch.stack(crops, dim=1),

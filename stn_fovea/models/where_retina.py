@@ -118,8 +118,9 @@ class WhereRetina(nn.Module):
     def __init__(self, spec: RetinaBankSpec | None = None, cache_dir: str | None = None) -> None:
         super().__init__()
         self.spec = spec or RetinaBankSpec()
-        matrix = load_or_build_bank(self.spec, cache_dir)
-        self.register_buffer("matrix", matrix, persistent=False)  # rebuilt or read, never checkpointed
+        # float64 once here, not at every forward (rebuilt or read, never checkpointed)
+        matrix = load_or_build_bank(self.spec, cache_dir).double()
+        self.register_buffer("matrix", matrix, persistent=False)
 
     @property
     def out_features(self) -> int:
@@ -130,4 +131,4 @@ class WhereRetina(nn.Module):
         if image.shape[-3:] != (1, size, size):
             raise ValueError(f"WhereRetina expects (B, 1, {size}, {size}) images, got {tuple(image.shape)}")
         flat = image.reshape(len(image), -1).double()
-        return (flat @ self.matrix.double().T).to(image.dtype)
+        return (flat @ self.matrix.T).to(image.dtype)
