@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, FORMAT_VERSION
 from stn_fovea.errors import CheckpointError
@@ -52,8 +53,41 @@ def run_config(checkpoint: dict[str, Any]) -> DictConfig:
     return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
 
 
+def read_what_classifier(path: str | Path) -> tuple[dict[str, Tensor], Path]:
+    """The classifier weights of a What LeNet checkpoint trained on 28x28 images, and its run folder.
+
+    Raises:
+        CheckpointError: not a readable stn_fovea checkpoint, not a What model, or trained on images of
+            another size.
+    """
+    checkpoint = read_checkpoint(path)
+    config = run_config(checkpoint)
+    name = config.get("model_name", "unknown")
+    hint = "e.g. the best checkpoint of `python -m stn_fovea.train experiment=what28_robust`"
+    if not str(OmegaConf.select(config, "model.net.transformer._target_")).endswith(".CentralGlimpse"):
+        raise CheckpointError(
+            f"{path} is a {name} checkpoint, not a What one; model.what_ckpt needs a What LeNet, {hint}"
+        )
+    size = OmegaConf.select(config, "data.size")
+    if size != 28:
+        raise CheckpointError(
+            f"{path} is a What trained on {size}x{size} images; What/Where reads 28x28 crops with a What "
+            f"trained on 28x28 digits (data=mnist28), {hint}"
+        )
+    prefix = "net.classifier."
+    state = {
+        key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)
+    }
+    return state, Path(path).expanduser().resolve().parent.parent
+
+
 def load_module(checkpoint: dict[str, Any], config: DictConfig | None = None) -> GlimpseModule:
-    """Rebuild the LightningModule of a checkpoint from its config and load its weights."""
-    module = instantiate((config or run_config(checkpoint)).model)
+    """Rebuild the LightningModule of a checkpoint from its config and load its weights.
+
+    A model that reads pretrained parts when it is built (``load_pretrained`` in its config, e.g.
+    what_where's What net) is built without them: the checkpoint's weights hold them.
+    """
+    model = (config or run_config(checkpoint)).model
+    module = instantiate(model, **({"load_pretrained": False} if "load_pretrained" in model else {}))
     module.load_state_dict(checkpoint["state_dict"])
     return module

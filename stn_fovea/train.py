@@ -55,6 +55,22 @@ def command_line_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def build_data(cfg: DictConfig) -> NoisyMNIST:
+    """Instantiate the data; a bad setting names the model and data choices (a model's config may set
+    data fields, as model=what_where does)."""
+    try:
+        return instantiate(cfg.data)
+    except Exception as error:
+        cause = find_user_error(error)
+        if cause is None:
+            raise
+        raise ConfigError(
+            f"model={cfg.model_name} data={cfg.data_name}: the data cannot be built with these settings "
+            f"({cause}). A model's config may set data fields (conf/model/{cfg.model_name}.yaml): pick "
+            "data it reads, or change the data.* values."
+        ) from error
+
+
 def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
     """Instantiate the model and check now, not mid-training, that it reads the data's images."""
     size, names = datamodule.image_size, f"model={cfg.model_name} data={cfg.data_name}"
@@ -118,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         read_checkpoint(cfg.ckpt_path)
     L.seed_everything(cfg.seed, workers=True)
 
-    datamodule: NoisyMNIST = instantiate(cfg.data)
+    datamodule = build_data(cfg)
     module = build_model(cfg, datamodule)
     sweep_metric = check_sweep_metric(module, datamodule)
     evaluators = build_evaluators(cfg.get("evaluators"), datamodule)

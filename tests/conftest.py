@@ -30,21 +30,29 @@ def mnist_root() -> Path:
     return data_root()
 
 
+def compose_config(
+    root: Path, *overrides: str, config_name: str = "train", output: str = "run"
+) -> DictConfig:
+    """Compose a primary config with overrides and outputs under ``root``, as `stn_fovea.train` would."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as in a real run: the app's config does not carry the hydra node
+        cfg.paths.output_dir = str(root / output)
+        cfg.paths.log_dir = str(root)
+        cfg.paths.data_dir = str(data_root())
+        cfg.paths.cache_dir = str(root / "cache")
+    return cfg
+
+
 @pytest.fixture
 def compose_train(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
     """Compose conf/train.yaml with overrides and outputs under tmp_path, as `stn_fovea.train` would."""
 
     def _compose(*overrides: str, config_name: str = "train", output: str = "run") -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]  # as in a real run: the app's config does not carry the hydra node
-            cfg.paths.output_dir = str(tmp_path / output)
-            cfg.paths.log_dir = str(tmp_path)
-            cfg.paths.data_dir = str(data_root())
-        return cfg
+        return compose_config(tmp_path, *overrides, config_name=config_name, output=output)
 
     yield _compose
     GlobalHydra.instance().clear()

@@ -210,6 +210,7 @@ def test_shift_map_evaluator_writes_the_map_and_its_metrics(tmp_path):
 GRID_CONTRASTS = (0.7, 0.3)
 GRID_COLUMNS = [
     "model",
+    "saccades",
     "contrast",
     "eccentricity_px",
     "accuracy",
@@ -250,18 +251,84 @@ def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_pat
         rows = list(csv.reader(handle))
     assert rows == [
         GRID_COLUMNS,
-        ["stn128", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}", "", ""],
-        ["stn128", "0.7", "30.000", "0.0000", "5", "", "", ""],
-        ["stn128", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}", "", ""],
-        ["stn128", "0.3", "8.889", "0.2000", "5", f"{published[0.3][1]:.4f}", "", ""],
-        ["stn128", "0.3", "30.000", "0.0000", "5", "", "", ""],
-        ["stn128", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}", "", ""],
+        ["stn128", "", "0.7", "8.889", "0.4000", "5", f"{published[0.7][1]:.4f}", "", ""],
+        ["stn128", "", "0.7", "30.000", "0.0000", "5", "", "", ""],
+        ["stn128", "", "0.7", "4.444", "1.0000", "5", f"{published[0.7][0]:.4f}", "", ""],
+        ["stn128", "", "0.3", "8.889", "0.2000", "5", f"{published[0.3][1]:.4f}", "", ""],
+        ["stn128", "", "0.3", "30.000", "0.0000", "5", "", "", ""],
+        ["stn128", "", "0.3", "4.444", "1.0000", "5", f"{published[0.3][0]:.4f}", "", ""],
     ]
     assert (tmp_path / "grid.png").is_file()
     assert metrics["accuracy"] == {"0.7": GRID_EXPECTED[0], "0.3": GRID_EXPECTED[1]}  # 2 / 5, 1 / 5 exactly
     assert metrics["mean_over_eccentricities"] == pytest.approx({"0.7": 1.4 / 3, "0.3": 1.2 / 3})
     assert metrics["digits_per_cell"] == 5
     assert metrics["gaze_error_px"] is None and metrics["gaze_toward"] is None
+
+
+class Saccader(Oracle):
+    """A fake What/Where: after k saccades it names right the digits within 10 k px of the centre, its
+    first window is the central one and every later window sits on the digit. It records the number of
+    saccades it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda reading: torch.ones_like(reading.label, dtype=torch.bool))
+        self.net = SimpleNamespace(saccades=1)
+        self.asked: list[int] = []
+
+    def forward(self, images: Tensor, saccades: int = 1) -> ModelOutput:  # type: ignore[override]
+        self.asked.append(saccades)
+        output = super().forward(images)
+        reading = self.readings[-1]
+        radius = reading.offset.norm(dim=-1)
+        wrong = (reading.label + 1) % 10
+        answers = [torch.where(radius <= 10 * k, reading.label, wrong) for k in range(saccades + 1)]
+        logits = nn.functional.one_hot(torch.stack(answers, dim=1), 10).float()
+        height, width = images.shape[-2:]
+        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])
+        corners = torch.tensor([[-14.0, -14.0], [14.0, -14.0], [14.0, 14.0], [-14.0, 14.0]])
+        on_digit = centre + reading.offset.flip(-1)  # (rows, cols) -> (x, y)
+        places = [centre.expand_as(on_digit)] + [on_digit] * saccades
+        windows = torch.stack([place.unsqueeze(1) + corners for place in places], dim=1)
+        return ModelOutput(logits[:, -1], output.glimpses, windows=windows, extras={"saccade_logits": logits})
+
+
+def test_the_saccade_grid_scores_each_number_of_saccades_from_one_run(tmp_path):
+    # radii 8.9, 30, 4.4 px: after 0 saccades none is right, after 1 or 2 those within 10 or 20 px
+    # (8.9 and 4.4), after 3 all. Asked for [3, 0, 1], the grid runs the model once per batch with 3
+    # saccades and writes one grid per count, in increasing order, each beside the What/Where figures.
+    datamodule = fake_datamodule(train_recipe=clean_128(), eval_batch_size=4)
+    evaluator = EccentricityGrid(GRID_ECCENTRICITIES, (0.7,), digits_per_cell=5, saccades=[3, 0, 1])
+    saccader = Saccader()
+    metrics = evaluator(EvaluationContext(saccader, datamodule, bar_digits(), tmp_path, "what_where"))["grid"]
+    assert set(saccader.asked) == {3}
+    expected = {"0": [0.0, 0.0, 0.0], "1": [1.0, 0.0, 1.0], "3": [1.0, 1.0, 1.0]}
+    assert {k: grid["accuracy"]["0.7"] for k, grid in metrics["saccades"].items()} == expected
+    assert metrics["saccades"]["0"]["gaze_toward"] == {"0.7": [0.0, 0.0, 0.0]}  # the central window
+    assert metrics["saccades"]["1"]["gaze_toward"] == {"0.7": [1.0, 1.0, 1.0]}  # on the digit
+    assert metrics["saccades"]["1"]["reference_means"]["0.7"] == pytest.approx(0.771, abs=5e-4)
+    with (tmp_path / "grid.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["saccades"], row["eccentricity_px"], row["accuracy"]) for row in rows] == [
+        (k, radius, f"{value:.4f}")
+        for k, values in expected.items()
+        for radius, value in zip(("8.889", "30.000", "4.444"), values, strict=True)
+    ]
+    fig4 = {"0": 0.756, "1": 0.879, "3": 0.890}  # whatwhere.md 4.1, contrast 0.7, 8.9 px
+    assert {
+        row["saccades"]: row["reference_accuracy"] for row in rows if row["eccentricity_px"] == "8.889"
+    } == {k: f"{v:.4f}" for k, v in fig4.items()}
+    assert (tmp_path / "grid.png").is_file()
+
+
+def test_the_saccade_grid_refuses_a_model_that_does_not_saccade(tmp_path):
+    datamodule = fake_datamodule(train_recipe=clean_128(), eval_batch_size=4)
+    evaluator = EccentricityGrid(GRID_ECCENTRICITIES, (0.7,), digits_per_cell=5, saccades=[0, 1])
+    oracle = Oracle(near_and_bright)
+    oracle.net = nn.Identity()
+    with pytest.raises(ConfigError, match="saccades is for a model that saccades"):
+        evaluator(EvaluationContext(oracle, datamodule, bar_digits(), tmp_path, "stn128"))
+    with pytest.raises(ConfigError, match="saccades must be"):
+        EccentricityGrid(saccades=[-1])
 
 
 class Gazer(Oracle):

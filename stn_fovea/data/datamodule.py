@@ -239,10 +239,14 @@ class NoisyMNIST(L.LightningDataModule):
         return sample_keys(index, *parts)
 
     def render(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Turn a batch of raw digits into noisy images (on the batch's device)."""
+        """Turn a batch of raw digits into noisy images (on the batch's device), with each digit's offset
+        ("shift", rows and cols), its contrast, and an id of the rendered image ("sample_id")."""
         recipe, _ = self.recipe_for(batch["source"])
-        images, shifts, contrast = recipe(batch["digit"], self.sample_keys(batch["source"], batch["index"]))
-        return {**batch, "image": images, "shift": shifts, "contrast": contrast}
+        keys = self.sample_keys(batch["source"], batch["index"])
+        images, shifts, contrast = recipe(batch["digit"], keys)
+        # the id of each rendered image: its 32-bit key and its index in the split (< 2**16) side by side
+        sample_id = keys * 65536 + batch["index"]
+        return {**batch, "image": images, "shift": shifts, "contrast": contrast, "sample_id": sample_id}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         return self.render(batch)

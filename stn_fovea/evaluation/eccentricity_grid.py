@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -17,12 +17,12 @@ from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits, spread_subset
 from stn_fovea.data.recipe import Recipe
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.evaluator import EvaluationContext, Reading, read_batch
-from stn_fovea.evaluation.figures import plot_eccentricity_curves
+from stn_fovea.evaluation.evaluator import EvaluationContext, Reading, read_batch, read_saccades
+from stn_fovea.evaluation.figures import plot_eccentricity_curves, plot_saccade_curves
 from stn_fovea.evaluation.reference import (
-    ECCENTRICITY_GRID_128,
     ECCENTRICITY_GRID_MEANS_128,
     GRID_ECCENTRICITIES_128,
+    grid_reference,
 )
 from stn_fovea.models.module import GlimpseModule
 
@@ -84,7 +84,47 @@ def by_contrast(contrasts: Sequence[float], values: Tensor) -> dict[str, list[fl
     return {str(c): [None if math.isnan(v) else v for v in row] for c, row in rows}
 
 
-@torch.no_grad()
+Reader = Callable[[Recipe, Tensor, Tensor], list[Reading]]  # (cell recipe, digit index, keys) -> readings
+
+
+def _grid(
+    read: Reader,
+    readings: int,
+    recipe: Recipe,
+    digits: Digits,
+    seed: int,
+    eccentricities_px: Sequence[float],
+    contrasts: Sequence[float],
+    digits_per_cell: int | None,
+    batch_size: int,
+    progress: Progress | None,
+) -> list[GridResult]:
+    """The grid loop: ``readings`` results (one per reading ``read`` returns for each batch)."""
+    count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
+    chosen = spread_subset(len(digits.labels), count, seed)
+    shape = (readings, len(contrasts), len(eccentricities_px))
+    accuracy = torch.zeros(shape, dtype=torch.float64)
+    gaze_error = torch.full(shape, float("nan"), dtype=torch.float64)
+    gaze_toward = torch.full(shape, float("nan"), dtype=torch.float64)
+    task = progress.add_task("eccentricity grid", total=shape[1] * shape[2] * count) if progress else None
+    for row, contrast in enumerate(contrasts):
+        for col, radius in enumerate(eccentricities_px):
+            cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
+            correct, gazes = [0] * readings, [GazeSums() for _ in range(readings)]
+            for start in range(0, count, batch_size):
+                index = chosen[start : start + batch_size]
+                keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
+                for k, reading in enumerate(read(cell, index, keys)):
+                    correct[k] += int(reading.correct.sum())
+                    gazes[k].add(reading)
+                if progress is not None and task is not None:
+                    progress.advance(task, len(index))
+            for k in range(readings):
+                accuracy[k, row, col] = correct[k] / count
+                gaze_error[k, row, col], gaze_toward[k, row, col] = gazes[k].means()
+    return [GridResult(accuracy[k], gaze_error[k], gaze_toward[k]) for k in range(readings)]
+
+
 def eccentricity_grid_accuracy(
     module: GlimpseModule,
     recipe: Recipe,
@@ -104,28 +144,37 @@ def eccentricity_grid_accuracy(
     with a random angle and the fixed contrast c; samples are keyed by (seed, "test", "grid", c, e,
     index), so the cells are the same for every model and run.
     """
-    count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
-    chosen = spread_subset(len(digits.labels), count, seed)
-    shape = (len(contrasts), len(eccentricities_px))
-    accuracy = torch.zeros(shape, dtype=torch.float64)
-    gaze_error = torch.full(shape, float("nan"), dtype=torch.float64)
-    gaze_toward = torch.full(shape, float("nan"), dtype=torch.float64)
-    task = progress.add_task("eccentricity grid", total=accuracy.numel() * count) if progress else None
-    for row, contrast in enumerate(contrasts):
-        for col, radius in enumerate(eccentricities_px):
-            cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
-            correct, gaze = 0, GazeSums()
-            for start in range(0, count, batch_size):
-                index = chosen[start : start + batch_size]
-                keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
-                reading = read_batch(module, cell, digits, index, keys)
-                correct += int(reading.correct.sum())
-                gaze.add(reading)
-                if progress is not None and task is not None:
-                    progress.advance(task, len(index))
-            accuracy[row, col] = correct / count
-            gaze_error[row, col], gaze_toward[row, col] = gaze.means()
-    return GridResult(accuracy, gaze_error, gaze_toward)
+
+    def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
+        return [read_batch(module, cell, digits, index, keys)]
+
+    cells = (recipe, digits, seed, eccentricities_px, contrasts, digits_per_cell, batch_size, progress)
+    return _grid(read, 1, *cells)[0]
+
+
+def saccade_grid_accuracy(
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    seed: int,
+    eccentricities_px: Sequence[float],
+    contrasts: Sequence[float],
+    saccades: Sequence[int],
+    digits_per_cell: int | None = None,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> dict[int, GridResult]:
+    """The grid of :func:`eccentricity_grid_accuracy` after each number of saccades in ``saccades`` (a
+    What/Where model), from one run of max(saccades) per digit: the cells of every k hold the same
+    digits (the reference drew a new batch per cell, whatwhere.md 9.6)."""
+    most = max(saccades)
+
+    def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
+        readings = read_saccades(module, cell, digits, index, keys, most)
+        return [readings[k] for k in saccades]
+
+    cells = (recipe, digits, seed, eccentricities_px, contrasts, digits_per_cell, batch_size, progress)
+    return dict(zip(saccades, _grid(read, len(saccades), *cells), strict=True))
 
 
 def csv_number(value: Tensor, template: str) -> str:
@@ -143,6 +192,19 @@ def reference_cell(reference: Mapping[float, list[float]] | None, contrast: floa
     return ""
 
 
+GRID_COLUMNS = [
+    "model",
+    "saccades",
+    "contrast",
+    "eccentricity_px",
+    "accuracy",
+    "digits",
+    "reference_accuracy",
+    "gaze_error_px",
+    "gaze_toward",
+]
+
+
 class EccentricityGrid:
     """Writes grid.csv (with the reference study's cell where it exists) and grid.png.
 
@@ -150,6 +212,9 @@ class EccentricityGrid:
         eccentricities_px: the radii; None = the reference's 40 k / 9 px, k = 1..9.
         contrasts: the fixed contrasts of the rows.
         digits_per_cell: test digits per cell; None = all of them (10,000, as the reference).
+        saccades: for a model that saccades (What/Where), the numbers of saccades to measure, e.g.
+            [0, 1, 2, 3, 4, 5]: one grid each (the ``saccades`` column of grid.csv); None = the model's
+            own reading (the column stays empty).
     """
 
     def __init__(
@@ -157,6 +222,7 @@ class EccentricityGrid:
         eccentricities_px: Sequence[float] | None = None,
         contrasts: Sequence[float] = (0.7, 0.5, 0.3),
         digits_per_cell: int | None = None,
+        saccades: Sequence[int] | None = None,
     ) -> None:
         self.eccentricities_px = (
             grid_eccentricities() if eccentricities_px is None else [float(e) for e in eccentricities_px]
@@ -172,7 +238,12 @@ class EccentricityGrid:
             raise ConfigError(
                 f"evaluators.eccentricity_grid.digits_per_cell must be >= 1 or null, got {digits_per_cell}"
             )
+        if saccades is not None and (not saccades or any(int(k) < 0 for k in saccades)):
+            raise ConfigError(
+                f"evaluators.eccentricity_grid.saccades must be a list of counts >= 0 or null, got {saccades}"
+            )
         self.digits_per_cell = digits_per_cell
+        self.saccades = None if saccades is None else sorted({int(k) for k in saccades})
 
     def check(self, datamodule: NoisyMNIST) -> None:
         """The dataset's recipe must have a fixed radius and a contrast, and hold every cell."""
@@ -185,74 +256,98 @@ class EccentricityGrid:
                         f"evaluators.eccentricity_grid cannot render its cells: {error}"
                     ) from error
 
-    def __call__(self, context: EvaluationContext) -> dict[str, Any]:
-        result = eccentricity_grid_accuracy(
-            context.module,
-            context.datamodule.train_recipe,  # noise, mask and envelope of the run; radius, contrast per cell
-            context.digits,
-            context.seed,
-            self.eccentricities_px,
-            self.contrasts,
-            self.digits_per_cell,
-            context.batch_size,
-            context.progress,
+    def measure(self, context: EvaluationContext) -> dict[int | None, GridResult]:
+        """One grid per number of saccades (key None: the model's own reading)."""
+        cells = dict(
+            # the run's noise, mask and envelope; radius and contrast per cell
+            recipe=context.datamodule.train_recipe,
+            digits=context.digits,
+            seed=context.seed,
+            eccentricities_px=self.eccentricities_px,
+            contrasts=self.contrasts,
+            digits_per_cell=self.digits_per_cell,
+            batch_size=context.batch_size,
+            progress=context.progress,
         )
+        if self.saccades is None:
+            return {None: eccentricity_grid_accuracy(context.module, **cells)}  # type: ignore[arg-type]
+        if not hasattr(context.module.net, "saccades"):
+            raise ConfigError(
+                "evaluators.eccentricity_grid.saccades is for a model that saccades (model=what_where); "
+                f"{context.model_name} does not: set it to null"
+            )
+        return dict(saccade_grid_accuracy(context.module, saccades=self.saccades, **cells))  # type: ignore[arg-type]
+
+    def __call__(self, context: EvaluationContext) -> dict[str, Any]:
+        results = self.measure(context)
         total = len(context.digits.labels)
         per_cell = total if self.digits_per_cell is None else min(self.digits_per_cell, total)
         name = context.model_name
-        reference = ECCENTRICITY_GRID_128.get(name)
-        accuracy = result.accuracy
         with (context.out_dir / "grid.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(
-                [
-                    "model",
-                    "contrast",
-                    "eccentricity_px",
-                    "accuracy",
-                    "digits",
-                    "reference_accuracy",
-                    "gaze_error_px",
-                    "gaze_toward",
-                ]
+            writer.writerow(GRID_COLUMNS)
+            for saccades, result in results.items():
+                reference = grid_reference(name, saccades)
+                for row, contrast in enumerate(self.contrasts):
+                    for col, radius in enumerate(self.eccentricities_px):
+                        writer.writerow(
+                            [
+                                name,
+                                "" if saccades is None else saccades,
+                                contrast,
+                                f"{radius:.3f}",
+                                f"{float(result.accuracy[row, col]):.4f}",
+                                per_cell,
+                                reference_cell(reference, contrast, radius),
+                                csv_number(result.gaze_error_px[row, col], "{:.2f}"),
+                                csv_number(result.gaze_toward[row, col], "{:.3f}"),
+                            ]
+                        )
+        path = context.out_dir / "grid.png"
+        if self.saccades is None:
+            result = results[None]
+            plot_eccentricity_curves(
+                result.accuracy,
+                self.eccentricities_px,
+                self.contrasts,
+                path,
+                name,
+                grid_reference(name),
+                GRID_ECCENTRICITIES_128,
+                gaze_toward=None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
             )
-            for row, contrast in enumerate(self.contrasts):
-                for col, radius in enumerate(self.eccentricities_px):
-                    writer.writerow(
-                        [
-                            name,
-                            contrast,
-                            f"{radius:.3f}",
-                            f"{float(accuracy[row, col]):.4f}",
-                            per_cell,
-                            reference_cell(reference, contrast, radius),
-                            csv_number(result.gaze_error_px[row, col], "{:.2f}"),
-                            csv_number(result.gaze_toward[row, col], "{:.3f}"),
-                        ]
-                    )
-        plot_eccentricity_curves(
-            accuracy,
+            return {"grid": self.summary(result, name, per_cell, ECCENTRICITY_GRID_MEANS_128.get(name, {}))}
+        plot_saccade_curves(
+            {k: results[k].accuracy for k in self.saccades},
             self.eccentricities_px,
             self.contrasts,
-            context.out_dir / "grid.png",
+            path,
             name,
-            reference,
+            {k: grid_reference(name, k) for k in self.saccades},
             GRID_ECCENTRICITIES_128,
-            gaze_toward=None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
         )
+        summaries = {}
+        for k in self.saccades:
+            reference = grid_reference(name, k) or {}
+            means = {c: sum(curve) / len(curve) for c, curve in reference.items()}
+            summaries[str(k)] = self.summary(results[k], name, per_cell, means)
+        return {"grid": {"file": "grid.csv", "saccades": summaries}}
 
+    def summary(
+        self, result: GridResult, name: str, per_cell: int, reference_means: Mapping[float, float]
+    ) -> dict[str, Any]:
+        """One grid's entry in metrics.json."""
+        accuracy = result.accuracy
         return {
-            "grid": {
-                "file": "grid.csv",
-                "eccentricities_px": self.eccentricities_px,
-                "contrasts": self.contrasts,
-                "digits_per_cell": per_cell,
-                "accuracy": {str(c): accuracy[row].tolist() for row, c in enumerate(self.contrasts)},
-                "mean_over_eccentricities": {
-                    str(c): float(accuracy[row].mean()) for row, c in enumerate(self.contrasts)
-                },
-                "reference_means": {str(c): m for c, m in ECCENTRICITY_GRID_MEANS_128.get(name, {}).items()},
-                "gaze_error_px": by_contrast(self.contrasts, result.gaze_error_px),
-                "gaze_toward": by_contrast(self.contrasts, result.gaze_toward),
-            }
+            "file": "grid.csv",
+            "eccentricities_px": self.eccentricities_px,
+            "contrasts": self.contrasts,
+            "digits_per_cell": per_cell,
+            "accuracy": {str(c): accuracy[row].tolist() for row, c in enumerate(self.contrasts)},
+            "mean_over_eccentricities": {
+                str(c): float(accuracy[row].mean()) for row, c in enumerate(self.contrasts)
+            },
+            "reference_means": {str(c): m for c, m in reference_means.items()},
+            "gaze_error_px": by_contrast(self.contrasts, result.gaze_error_px),
+            "gaze_toward": by_contrast(self.contrasts, result.gaze_toward),
         }

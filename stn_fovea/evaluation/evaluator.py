@@ -89,6 +89,30 @@ class Reading(NamedTuple):
     digit: Tensor
 
 
+def _reading(
+    logits: Tensor, windows: Tensor | None, labels: Tensor, digit: Tensor, size: tuple[int, int]
+) -> Reading:
+    """A :class:`Reading` from one glimpse's logits (B, classes) and window corners (B, 4, 2) or None."""
+    gaze = None
+    if windows is not None:
+        height, width = size
+        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])  # pixel centres run 0 .. size - 1
+        gaze = windows.mean(dim=1).float().cpu() - centre
+    return Reading(logits.argmax(1).cpu() == labels, gaze, digit)
+
+
+def _render(
+    module: GlimpseModule, recipe: Recipe, digits: Digits, index: Tensor, keys: Tensor, shifts: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Images rendered on the module's device, and each digit's (x, y) offset from the centre."""
+    device = module.device
+    scene = recipe.sample(keys.to(device))
+    if shifts is not None:
+        scene = scene._replace(shifts=shifts.to(device))
+    images = recipe.render(digits.images[index].to(device), scene)
+    return images, scene.shifts.cpu().flip(-1).float()  # (rows, cols) -> (x, y)
+
+
 @torch.no_grad()
 def read_batch(
     module: GlimpseModule,
@@ -102,19 +126,25 @@ def read_batch(
 
     ``shifts`` (B, 2), when given, replaces the sampled digit offsets (the scene is otherwise the same).
     """
-    device = module.device
-    scene = recipe.sample(keys.to(device))
-    if shifts is not None:
-        scene = scene._replace(shifts=shifts.to(device))
-    images = recipe.render(digits.images[index].to(device), scene)
+    images, digit = _render(module, recipe, digits, index, keys, shifts)
     output = module(images)
-    digit = scene.shifts.cpu().flip(-1).float()  # (rows, cols) -> (x, y)
-    gaze = None
-    if output.windows is not None:
-        height, width = images.shape[-2:]
-        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])  # pixel centres run 0 .. size - 1
-        gaze = output.windows[:, -1].mean(dim=1).float().cpu() - centre
-    return Reading(output.logits.argmax(1).cpu() == digits.labels[index], gaze, digit)
+    windows = None if output.windows is None else output.windows[:, -1]
+    return _reading(output.logits, windows, digits.labels[index], digit, images.shape[-2:])
+
+
+@torch.no_grad()
+def read_saccades(
+    module: GlimpseModule, recipe: Recipe, digits: Digits, index: Tensor, keys: Tensor, saccades: int
+) -> list[Reading]:
+    """As :func:`read_batch` for a model that saccades (What/Where): one reading after each of 0 ..
+    ``saccades`` saccades, from one run of ``saccades``, so the readings of a digit are paired (the
+    answer after k saccades does not depend on the later ones)."""
+    images, digit = _render(module, recipe, digits, index, keys, None)
+    output = module(images, saccades=saccades)
+    labels, size = digits.labels[index], images.shape[-2:]
+    logits = output.extras["saccade_logits"]
+    assert output.windows is not None
+    return [_reading(logits[:, k], output.windows[:, k], labels, digit, size) for k in range(saccades + 1)]
 
 
 @contextmanager

@@ -126,6 +126,47 @@ def plot_eccentricity_curves(
     plt.close(fig)
 
 
+def plot_saccade_curves(
+    accuracy: Mapping[int, Tensor],
+    eccentricities_px: Sequence[float],
+    contrasts: Sequence[float],
+    path: Path,
+    label: str,
+    reference: Mapping[int, Mapping[float, Sequence[float]] | None],
+    reference_eccentricities_px: Sequence[float],
+) -> None:
+    """Accuracy versus eccentricity after k saccades (``accuracy[k]``: (contrasts, eccentricities)), one
+    panel per contrast and one colour per k: ours solid, the reference dashed in the same colour."""
+    fig, axes = plt.subplots(1, len(contrasts), figsize=(5.0 * len(contrasts), 4.0), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for column, contrast in enumerate(contrasts):
+        ax = axes[0, column]
+        for order, (k, grid) in enumerate(sorted(accuracy.items())):
+            colour = colours[order % len(colours)]
+            ax.plot(
+                eccentricities_px,
+                grid[column].tolist(),
+                "o-",
+                ms=3,
+                color=colour,
+                label=f"{label}, {k} sacc.",
+            )
+            curve = (reference.get(k) or {}).get(float(contrast))
+            if curve is not None:
+                ax.plot(
+                    reference_eccentricities_px, curve, "--", color=colour, alpha=0.6, label=f"reference, {k}"
+                )
+        ax.set_title(f"contrast {contrast:g}")
+        ax.set_xlabel("eccentricity (px from the centre)")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_glimpse_boxes(images: Tensor, glimpses: Tensor, corners: Tensor, path: Path, title: str) -> None:
     """Each input (B, 1, H, W) with the outlines of its glimpses (corners (B, G, 4, 2), x/y px; the
     last one red, earlier ones orange) above the last glimpse (B, 1, h, w)."""

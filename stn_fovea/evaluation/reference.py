@@ -68,5 +68,50 @@ ECCENTRICITY_GRID_MEANS_128 = {
     "polo_atn": {0.7: 0.610, 0.5: 0.534, 0.3: 0.258},
 }
 
+# What/Where, Fig 4 and 5 (WhereIsMyMNIST notebooks/4_results_figure_contrast.ipynb; whatwhere.md 4.1):
+# accuracy after k saccades at the same radii, ascending, noise 1.0, one Where net per contrast, one
+# batch of 1000 test digits per cell (k = 0: the central crop).
+WHAT_WHERE_GRID_128 = {
+    0: {
+        0.7: [0.899, 0.756, 0.532, 0.287, 0.159, 0.104, 0.102, 0.112, 0.111],
+        0.5: [0.823, 0.699, 0.478, 0.306, 0.151, 0.108, 0.127, 0.105, 0.111],
+        0.3: [0.528, 0.455, 0.342, 0.182, 0.131, 0.103, 0.103, 0.115, 0.093],
+    },
+    1: {
+        0.7: [0.900, 0.879, 0.859, 0.782, 0.777, 0.724, 0.714, 0.672, 0.628],
+        0.5: [0.833, 0.811, 0.762, 0.717, 0.660, 0.625, 0.566, 0.537, 0.422],
+        0.3: [0.538, 0.512, 0.466, 0.397, 0.368, 0.318, 0.252, 0.234, 0.164],
+    },
+    2: {
+        0.7: [0.872, 0.879, 0.879, 0.860, 0.836, 0.824, 0.786, 0.765, 0.703],
+        0.5: [0.804, 0.799, 0.780, 0.776, 0.728, 0.678, 0.649, 0.608, 0.493],
+        0.3: [0.538, 0.501, 0.470, 0.436, 0.411, 0.325, 0.341, 0.258, 0.197],
+    },
+    3: {
+        0.7: [0.875, 0.890, 0.854, 0.857, 0.838, 0.830, 0.809, 0.781, 0.729],
+        0.5: [0.792, 0.789, 0.790, 0.765, 0.715, 0.706, 0.657, 0.607, 0.502],
+        0.3: [0.506, 0.509, 0.453, 0.438, 0.416, 0.357, 0.323, 0.261, 0.210],
+    },
+    4: {
+        0.7: [0.877, 0.884, 0.876, 0.869, 0.856, 0.826, 0.814, 0.777, 0.714],
+        0.5: [0.789, 0.792, 0.791, 0.747, 0.719, 0.721, 0.649, 0.631, 0.526],
+        0.3: [0.484, 0.498, 0.453, 0.444, 0.359, 0.330, 0.326, 0.282, 0.224],
+    },
+    5: {
+        0.7: [0.886, 0.866, 0.872, 0.854, 0.842, 0.833, 0.823, 0.800, 0.740],
+        0.5: [0.805, 0.780, 0.787, 0.752, 0.737, 0.686, 0.651, 0.602, 0.523],
+        0.3: [0.476, 0.470, 0.462, 0.404, 0.347, 0.341, 0.319, 0.288, 0.204],
+    },
+}
+
+
+def grid_reference(model: str, saccades: int | None = None) -> dict[float, list[float]] | None:
+    """The published grid of a model by contrast (None where the study has none): the STN study's for
+    its models, What/Where's after ``saccades`` saccades."""
+    if saccades is not None:
+        return WHAT_WHERE_GRID_128.get(saccades) if model == "what_where" else None
+    return ECCENTRICITY_GRID_128.get(model)
+
+
 # Tables of published accuracies per model, by the name an evaluator's config gives them.
 REFERENCE_TABLES = {"central_general_28": CENTRAL_GENERAL_28}

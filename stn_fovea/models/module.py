@@ -14,7 +14,7 @@ from torchmetrics import MetricCollection
 
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.transformer import ModelOutput
-from stn_fovea.tasks.classification import Classification
+from stn_fovea.tasks.classification import Task
 
 OptimizerFactory = Callable[[Iterable[Any]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
@@ -40,7 +40,7 @@ class GlimpseModule(L.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        task: Classification,
+        task: Task,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
@@ -52,13 +52,15 @@ class GlimpseModule(L.LightningModule):
         if localization_lr_scale <= 0:
             raise ConfigError(f"localization_lr_scale must be positive, got {localization_lr_scale}")
         self.net, self.task = net, task
+        task.attach(net)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.localization_lr_scale = localization_lr_scale
         self.metrics = nn.ModuleDict()
 
-    def forward(self, image: Tensor) -> ModelOutput:
-        return self.net(image)
+    def forward(self, image: Tensor, **options: Any) -> ModelOutput:
+        """The net's output; ``options`` go to the net (e.g. ``saccades=`` for What/Where)."""
+        return self.net(image, **options)
 
     @staticmethod
     def _metric_key(source: str) -> str:
@@ -73,7 +75,9 @@ class GlimpseModule(L.LightningModule):
 
     def _step(self, batch: dict[str, Any]) -> Tensor:
         source = batch["source"]
-        output = self(batch["image"])
+        # a net with a per-sample cache (What/Where's retina codes) gets the ids of the rendered images
+        reads_ids = getattr(self.net, "reads_sample_ids", False) and "sample_id" in batch
+        output = self(batch["image"], sample_ids=batch["sample_id"]) if reads_ids else self(batch["image"])
         loss = self.task.loss(output, batch)
         metrics = self._metrics(source)
         self.task.update(metrics, output, batch)
@@ -104,16 +108,18 @@ class GlimpseModule(L.LightningModule):
         self._step(batch)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """All parameters, the localisation's with ``localization_lr_scale`` applied."""
-        located = list(getattr(self.net, "localization_parameters", list)())
+        """The trainable parameters (frozen ones, e.g. What/Where's What net, are left out), the
+        localisation's with ``localization_lr_scale`` applied."""
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        located = [p for p in getattr(self.net, "localization_parameters", list)() if p.requires_grad]
         if not located or self.localization_lr_scale == 1.0:
-            return [{"params": list(self.net.parameters())}]
+            return [{"params": trainable}]
         base_lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
         if base_lr is None:
             raise ConfigError("localization_lr_scale needs the optimiser's lr in its config")
         located_ids = {id(p) for p in located}
         return [
-            {"params": [p for p in self.net.parameters() if id(p) not in located_ids]},
+            {"params": [p for p in trainable if id(p) not in located_ids]},
             {"params": located, "lr": base_lr * self.localization_lr_scale},
         ]
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.transformer import ModelOutput
+
+
+class Task(Protocol):
+    """What :class:`~stn_fovea.models.module.GlimpseModule` needs of a task (``conf/task``)."""
+
+    sweep_metric: str
+
+    def attach(self, net: nn.Module) -> None: ...
+
+    def new_metrics(self) -> MetricCollection: ...
+
+    def loss(self, output: ModelOutput, batch: Mapping[str, Any]) -> Tensor: ...
+
+    def update(self, metrics: MetricCollection, output: ModelOutput, batch: Mapping[str, Any]) -> None: ...
 
 
 class Classification(nn.Module):
@@ -30,6 +44,9 @@ class Classification(nn.Module):
         self.criterion = loss
         self.templates = MetricCollection(dict(metrics))
         self.sweep_metric = sweep_metric
+
+    def attach(self, net: nn.Module) -> None:
+        """Called with the model the task trains (a task that needs more than the logits checks it)."""
 
     def new_metrics(self) -> MetricCollection:
         """A fresh set of the task's metrics, for one batch source."""

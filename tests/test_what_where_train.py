@@ -1,0 +1,220 @@
+"""What/Where as a model of the framework: the retina-code cache, the Where targets and task, the frozen
+What net, and short runs of `train model=what_where` and of its evaluation from a checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import Tensor, nn
+
+from conftest import TINY, compose_config
+from stn_fovea.checkpoint import read_checkpoint
+from stn_fovea.errors import ConfigError, find_user_error
+from stn_fovea.evaluate import evaluate
+from stn_fovea.models.classifier import WhatNet
+from stn_fovea.models.colliculus import Colliculus
+from stn_fovea.models.module import GlimpseModule
+from stn_fovea.models.transformer import CentralGlimpse, GlimpseClassifier
+from stn_fovea.models.what_where import WhatWhere
+from stn_fovea.models.where_net import WhereNet
+from stn_fovea.models.where_retina import FeatureCache
+from stn_fovea.tasks.where_map import WhereMap
+from stn_fovea.train import train
+
+
+class CountingEncoder:
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def __call__(self, images: Tensor) -> Tensor:
+        self.rows += len(images)
+        return images.flatten(1)[:, :3] * 2
+
+
+def test_the_cache_encodes_each_sample_once_and_keeps_at_most_max_items():
+    images = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    encoder, cache = CountingEncoder(), FeatureCache(max_items=4)
+    first = cache.encode(images[:3], torch.tensor([10, 11, 12]), encoder)
+    torch.testing.assert_close(first, images[:3].flatten(1)[:, :3] * 2)
+    # ids 11 and 12 come back in another order, beside three new ones: only those are encoded
+    again = cache.encode(images[[2, 1, 3, 4, 5]], torch.tensor([12, 11, 13, 14, 15]), encoder)
+    torch.testing.assert_close(again, images[[2, 1, 3, 4, 5]].flatten(1)[:, :3] * 2)
+    assert encoder.rows == 3 + 3 and len(cache) == 4  # full: 14 and 15 were encoded, not kept
+    cache.encode(images[[5]], torch.tensor([15]), encoder)
+    assert encoder.rows == 7
+
+
+def tiny_colliculus() -> Colliculus:
+    """4 cells whose weights are single pixels at (rows, cols) offsets (0, 0), (5, 0), (0, -7), (-20, 9)."""
+    bank = torch.zeros(1, 2, 2, 1, 128, 128)
+    for (azimuth, ring), (i, j) in zip(
+        [(0, 0), (0, 1), (1, 0), (1, 1)], [(0, 0), (5, 0), (0, -7), (-20, 9)], strict=True
+    ):
+        bank[0, azimuth, ring, 0, 64 + i, 64 + j] = 1.0
+    return Colliculus(bank)
+
+
+def what_where(accuracy_map: Tensor | None) -> WhatWhere:
+    retina = nn.Sequential(nn.AdaptiveAvgPool2d(8), nn.Flatten())
+    return WhatWhere(
+        WhatNet(),
+        WhereNet(64, (16,), 4),
+        retina,  # type: ignore[arg-type]
+        lambda image, recentre=True: image,  # type: ignore[arg-type]
+        tiny_colliculus(),
+        accuracy_map=accuracy_map,
+    )
+
+
+def ramp_map(scale: float) -> Tensor:
+    """Map value scale * (100 a + b) at [a, b]: every cell tells which shift it is."""
+    index = torch.arange(55, dtype=torch.float32)
+    return scale * (100 * index.view(-1, 1) + index.view(1, -1))
+
+
+def test_targets_read_the_map_at_each_cell_relative_to_the_digit_and_follow_a_loaded_map():
+    model = what_where(ramp_map(1e-5))
+    shifts = torch.tensor([[0, 0], [3, -2], [-10, 12]])
+    targets = model.where_targets(shifts)
+    # a cell peaked at offset p sees the map pasted on the digit (map index 27 on it) at 27 + p - shift
+    for n, (i, j) in enumerate(shifts.tolist()):
+        for cell, (p, q) in enumerate([(0, 0), (5, 0), (0, -7), (-20, 9)]):
+            a, b = 27 + p - i, 27 + q - j
+            assert targets[n, cell].item() == pytest.approx(1e-5 * (100 * a + b), abs=1e-6)
+    # a checkpoint's map replaces the one it was built with, and so do the targets made from it
+    model.load_state_dict(what_where(ramp_map(2e-5)).state_dict())
+    torch.testing.assert_close(model.where_targets(shifts), 2 * targets)
+    with pytest.raises(ValueError, match="within"):
+        model.where_targets(torch.tensor([[65, 0]]))
+    with pytest.raises(RuntimeError, match="no accuracy map"):
+        what_where(None).where_targets(shifts)
+
+
+def module(net: nn.Module, task: WhereMap) -> GlimpseModule:
+    return GlimpseModule(net, task, optimizer=lambda groups: torch.optim.Adam(groups, lr=1e-3))
+
+
+def where_task() -> WhereMap:
+    from torchmetrics.classification import MulticlassAccuracy
+
+    return WhereMap(nn.BCEWithLogitsLoss(), {"acc": MulticlassAccuracy(10, average="micro")})
+
+
+def test_the_where_task_trains_the_where_net_alone_on_the_targets_of_each_digit():
+    net = what_where(ramp_map(1e-5))
+    trained = module(net, where_task())
+    groups = trained.configure_optimizers().param_groups
+    assert {id(p) for group in groups for p in group["params"]} == {id(p) for p in net.where_net.parameters()}
+    trained.train()
+    assert trained.training and net.where_net.training and not net.what.training
+    images = torch.rand(2, 1, 128, 128, generator=torch.Generator().manual_seed(1))
+    batch = {"image": images, "shift": torch.tensor([[3, -2], [-10, 12]]), "label": torch.tensor([1, 2])}
+    output = net(images)
+    expected = nn.functional.binary_cross_entropy_with_logits(
+        output.extras["where_logits"], net.where_targets(batch["shift"])
+    )
+    torch.testing.assert_close(trained.task.loss(output, batch), expected)
+    with pytest.raises(ConfigError, match="model=what_where"):
+        module(GlimpseClassifier(WhatNet(), CentralGlimpse(28)), where_task())  # type: ignore[arg-type]
+
+
+# -- short runs of the real pipeline --------------------------------------------------------------------
+SMALL_RETINA = (  # 1 x 4 x 3 x 1 = 12 filters, 12 cells: the pipeline, not the reference's bank
+    "model.net.retina.spec.n_orientations=1",
+    "model.net.retina.spec.n_azimuths=4",
+    "model.net.retina.spec.n_eccentricities=3",
+    "model.net.retina.spec.n_phases=1",
+    "model.net.where_net.hidden=[16]",
+)
+
+
+@pytest.fixture(scope="module")
+def what_run(tmp_path_factory) -> Path:
+    """A one-epoch What on 28x28 digits with its 55 x 55 shift map (one digit per shift)."""
+    root = tmp_path_factory.mktemp("what")
+    cfg = compose_config(
+        root, *TINY, "model=what", "curriculum=none", "trainer.max_epochs=1",
+        "evaluators.shift_map.digits_per_cell=1", "evaluators.glimpses=null",
+    )  # fmt: skip
+    train(cfg)
+    GlobalHydra.instance().clear()
+    return next((root / "run" / "checkpoints").glob("best-*.ckpt"))
+
+
+def what_where_config(root: Path, *overrides: str):
+    return compose_config(
+        root, *TINY, "model=what_where", *SMALL_RETINA, "trainer.max_epochs=2",
+        "evaluators.eccentricity_grid.eccentricities_px=[10.0,40.0]",
+        "evaluators.eccentricity_grid.digits_per_cell=3",
+        "evaluators.eccentricity_grid.saccades=[0,1,2]", *overrides,
+    )  # fmt: skip
+
+
+def test_train_what_where_trains_the_where_net_and_measures_each_number_of_saccades(what_run, tmp_path):
+    cfg = what_where_config(tmp_path, f"model.what_ckpt={what_run}")
+    assert cfg.data.noise == 1.0 and cfg.curriculum._target_ is None and cfg.optimizer.lr == 1e-4
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    best = next((run / "checkpoints").glob("best-*.ckpt"))
+    weights = read_checkpoint(best)["state_dict"]
+    what = read_checkpoint(what_run)["state_dict"]
+    for key, value in what.items():  # the What net read with is the checkpoint's, and stayed frozen
+        if key.startswith("net.classifier."):
+            assert torch.equal(weights["net.what." + key[len("net.classifier.") :]], value)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"train/loss_epoch", "val/acc", "test/c07/acc"} <= set(events.Tags()["scalars"])
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert sorted(metrics["grid"]["saccades"]) == ["0", "1", "2"]
+    with (run / "eval" / "grid.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["saccades"], r["contrast"], r["eccentricity_px"]) for r in rows] == [
+        (k, c, e) for k in "012" for c in ("0.7", "0.5", "0.3") for e in ("10.000", "40.000")
+    ]
+    # its evaluation from the checkpoint alone (no What checkpoint needed), at the STN study's noise
+    GlobalHydra.instance().clear()
+    out = tmp_path / "evaluation"
+    evaluated = evaluate(
+        compose_config(
+            tmp_path, f"ckpt_path={best}", "noise=0.75", config_name="evaluate", output="evaluation"
+        )
+    )
+    assert evaluated["noise"] == 0.75 and (out / "grid.csv").is_file()
+
+
+def user_error(cfg) -> str:
+    """The user-facing error a run stops with (as the command line prints it), or fail."""
+    with pytest.raises(Exception) as raised:
+        train(cfg)
+    cause = find_user_error(raised.value)
+    assert cause is not None, f"not a user error: {raised.value!r}"
+    return f"{type(cause).__name__}: {cause}"
+
+
+def test_a_missing_or_wrong_what_checkpoint_is_one_clear_error(what_run, tmp_path):
+    assert (
+        "ConfigError: model=what_where reads digits with a trained What net: pass model.what_ckpt="
+        in user_error(what_where_config(tmp_path))
+    )
+    checkpoint = torch.load(what_run, weights_only=False)
+    checkpoint["stn_fovea"]["config"]["data"]["size"] = 128
+    wrong_size = tmp_path / "what128.ckpt"
+    torch.save(checkpoint, wrong_size)
+    message = user_error(what_where_config(tmp_path, f"model.what_ckpt={wrong_size}"))
+    assert message.startswith("CheckpointError:") and "is a What trained on 128x128 images" in message
+    checkpoint["stn_fovea"]["config"]["model"]["net"]["transformer"]["_target_"] = "x.SpatialTransformer"
+    checkpoint["stn_fovea"]["config"]["model_name"] = "stn"
+    not_what = tmp_path / "stn.ckpt"
+    torch.save(checkpoint, not_what)
+    message = user_error(what_where_config(tmp_path, f"model.what_ckpt={not_what}"))
+    assert message.startswith("CheckpointError:") and "is a stn checkpoint, not a What one" in message
+    message = user_error(
+        what_where_config(tmp_path, f"model.what_ckpt={what_run}", "model.accuracy_map=/no.npy")
+    )
+    assert message.startswith("ConfigError: no What accuracy map at /no.npy")
