@@ -106,3 +106,33 @@ def test_resample_every_epoch_redraws_training_but_not_validation():
     assert torch.equal(batches[id(fixed), 0][0], batches[id(fixed), 1][0])
     assert not torch.equal(batches[id(fresh), 0][0], batches[id(fresh), 1][0])
     assert torch.equal(batches[id(fresh), 0][1], batches[id(fresh), 1][1])
+
+
+def test_cached_training_renders_are_the_renders_and_follow_the_level():
+    plain, cached = datamodule(), datamodule(cache_train_renders=10_000)
+    batch = first_batch(plain.train_dataloader())
+    levels = (2.0, 2.0, 5.0)  # the same stage twice, then a new one
+    expected = []
+    for level in levels:
+        plain.set_train_level(shift_std_px=level)
+        expected.append(plain.render(batch))
+    calls = []
+    recipe_call = type(cached.train_recipe).__call__
+
+    def counting(recipe, digits, keys):
+        calls.append(len(keys))
+        return recipe_call(recipe, digits, keys)
+
+    type(cached.train_recipe).__call__ = counting  # type: ignore[method-assign]
+    try:
+        for level, want in zip(levels, expected, strict=True):
+            cached.set_train_level(shift_std_px=level)
+            got = cached.render(batch)
+            for field in ("image", "shift", "contrast", "sample_id"):
+                assert torch.equal(got[field], want[field]), field
+            assert got["shift"].dtype == want["shift"].dtype
+    finally:
+        type(cached.train_recipe).__call__ = recipe_call  # type: ignore[method-assign]
+    assert calls == [len(batch["index"]), len(batch["index"])]  # the repeated stage came from the cache
+    val = first_batch(cached.val_dataloader()[0])
+    assert torch.equal(cached.render(val)["image"], plain.render(val)["image"])  # only training is cached

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from conftest import TINY, compose_config
 from stn_fovea.checkpoint import read_checkpoint
+from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError, find_user_error
 from stn_fovea.evaluate import evaluate
 from stn_fovea.models.classifier import WhatNet
@@ -23,7 +24,6 @@ from stn_fovea.models.module import GlimpseModule
 from stn_fovea.models.transformer import CentralGlimpse, GlimpseClassifier
 from stn_fovea.models.what_where import WhatWhere
 from stn_fovea.models.where_net import WhereNet
-from stn_fovea.models.where_retina import FeatureCache
 from stn_fovea.tasks.where_map import WhereMap
 from stn_fovea.train import train
 
@@ -39,7 +39,7 @@ class CountingEncoder:
 
 def test_the_cache_encodes_each_sample_once_and_keeps_at_most_max_items():
     images = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    encoder, cache = CountingEncoder(), FeatureCache(max_items=4)
+    encoder, cache = CountingEncoder(), SampleCache(max_items=4)
     first = cache.encode(images[:3], torch.tensor([10, 11, 12]), encoder)
     torch.testing.assert_close(first, images[:3].flatten(1)[:, :3] * 2)
     # ids 11 and 12 come back in another order, beside three new ones: only those are encoded

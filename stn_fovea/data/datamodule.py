@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.mnist import Digits, load_mnist, spread_subset
 from stn_fovea.data.recipe import Recipe
+from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError
 
 TRAIN, VAL, VAL_LEVEL, TEST = "train", "val", "val_level", "test"
@@ -95,6 +96,9 @@ class NoisyMNIST(L.LightningDataModule):
         test_size: use N test digits, a seeded subset spread over the whole test set; None = all.
         resample_every_epoch: draw a fresh training set every epoch (the reference keeps it fixed
             within a curriculum stage).
+        cache_train_renders: keep up to this many rendered training samples in memory (by sample id)
+            instead of rendering them again each epoch: the same images, faster when the training set
+            is fixed and rendering costs as much as the model (What/Where's MLP); 0 = off.
         val_protocol: recipe changes of the fixed validation set that picks the best checkpoint, e.g.
             ``{shift_std_px: 15}``; a second validation set ("val_level") follows the curriculum level.
         test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``).
@@ -116,6 +120,7 @@ class NoisyMNIST(L.LightningDataModule):
         train_size: int | None = None,
         test_size: int | None = None,
         resample_every_epoch: bool = False,
+        cache_train_renders: int = 0,
         val_protocol: Mapping[str, Any] | None = None,
         test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
         **recipe_fields: Any,
@@ -142,6 +147,7 @@ class NoisyMNIST(L.LightningDataModule):
         self.num_workers = num_workers
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
         self.resample_every_epoch = resample_every_epoch
+        self.render_cache = SampleCache(cache_train_renders)
         self._train: DigitBatches | None = None
         self._val: DigitBatches | None = None
         self._test: Digits | None = None
@@ -243,10 +249,29 @@ class NoisyMNIST(L.LightningDataModule):
         ("shift", rows and cols), its contrast, and an id of the rendered image ("sample_id")."""
         recipe, _ = self.recipe_for(batch["source"])
         keys = self.sample_keys(batch["source"], batch["index"])
-        images, shifts, contrast = recipe(batch["digit"], keys)
         # the id of each rendered image: its 32-bit key and its index in the split (< 2**16) side by side
         sample_id = keys * 65536 + batch["index"]
+        if batch["source"] == TRAIN and self.render_cache.max_items:
+            images, shifts, contrast = self._cached_render(recipe, batch["digit"], keys, sample_id)
+        else:
+            images, shifts, contrast = recipe(batch["digit"], keys)
         return {**batch, "image": images, "shift": shifts, "contrast": contrast, "sample_id": sample_id}
+
+    def _cached_render(
+        self, recipe: Recipe, digits: Tensor, keys: Tensor, sample_id: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``recipe(digits, keys)`` through the render cache: each row packs image, shift and contrast."""
+
+        def render_rows(positions: Tensor) -> Tensor:
+            images, shifts, contrast = recipe(digits[positions], keys[positions])
+            parts = (images.flatten(1), shifts.to(images.dtype), contrast.to(images.dtype).view(-1, 1))
+            return torch.cat(parts, dim=1)
+
+        positions = torch.arange(len(keys), device=keys.device)
+        rows = self.render_cache.encode(positions, sample_id, render_rows)
+        size = self.image_size
+        images = rows[:, : size * size].view(len(rows), 1, size, size)
+        return images, rows[:, -3:-1].round().to(torch.int64), rows[:, -1]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         return self.render(batch)

@@ -20,12 +20,13 @@ from torch import Tensor, nn
 
 from stn_fovea.checkpoint import read_what_classifier
 from stn_fovea.data.placement import translate
+from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.colliculus import MAP_SIZE, Colliculus
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.models.transformer import ModelOutput, crop_windows
 from stn_fovea.models.where_net import WhereNet
-from stn_fovea.models.where_retina import FeatureCache, WhereRetina
+from stn_fovea.models.where_retina import WhereRetina
 from stn_fovea.models.whitening import Whitening
 
 FOVEA = 28  # the What net's input
@@ -52,7 +53,7 @@ class WhatWhere(nn.Module):
         max_offset_px: the fixation is clamped to +- this (50 in the reference).
         freeze_what: keep the What net's weights fixed and it in eval mode (the reference trains the
             Where net alone).
-        cache_size: retina codes kept by sample id (:class:`FeatureCache`); 0 = encode every time.
+        cache_size: retina codes kept by sample id (:class:`SampleCache`); 0 = encode every time.
     """
 
     reads_sample_ids = True  # GlimpseModule passes the batch's sample ids (the feature cache's keys)
@@ -82,7 +83,7 @@ class WhatWhere(nn.Module):
         self.freeze_what = freeze_what
         if freeze_what:
             self.what.requires_grad_(False)
-        self.cache = FeatureCache(cache_size)
+        self.cache = SampleCache(cache_size)
         if accuracy_map is None:
             accuracy_map = torch.full((MAP_SIZE, MAP_SIZE), float("nan"))  # filled from a checkpoint
         elif accuracy_map.shape != (MAP_SIZE, MAP_SIZE):

@@ -10,7 +10,6 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -139,45 +138,3 @@ class WhereRetina(nn.Module):
             raise ValueError(f"WhereRetina expects (B, 1, {size}, {size}) images, got {tuple(image.shape)}")
         flat = image.reshape(len(image), -1).double()
         return (flat @ self.matrix.T).to(image.dtype)
-
-
-class FeatureCache:
-    """Features of rendered samples by sample id, so that a dataset drawn once is encoded once (the
-    reference computed its retina coefficients once per dataset and reused them every epoch).
-
-    A sample id names the rendered image (its data key and index, see
-    :meth:`~stn_fovea.data.datamodule.NoisyMNIST.render`); the features of an image never change, since
-    the encoder has no parameters. At most ``max_items`` rows are kept (11.5 kB each for 2880 float32
-    coefficients); beyond, features are computed and not kept.
-    """
-
-    def __init__(self, max_items: int = 100_000) -> None:
-        if max_items < 0:
-            raise ValueError(f"max_items must be >= 0, got {max_items}")
-        self.max_items = max_items
-        self._rows: dict[int, Tensor] = {}
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def clear(self) -> None:
-        self._rows.clear()
-
-    def encode(self, images: Tensor, sample_ids: Tensor, encoder: Callable[[Tensor], Tensor]) -> Tensor:
-        """``encoder(images)``, read from the cache where a sample id was seen before."""
-        ids = sample_ids.tolist()
-        missing = [n for n, key in enumerate(ids) if key not in self._rows]
-        fresh = encoder(images[missing]) if missing else None
-        if fresh is not None:
-            for n, row in zip(missing, fresh.detach(), strict=True):
-                if len(self._rows) >= self.max_items:
-                    break
-                self._rows[ids[n]] = row.clone()
-        known = [n for n, key in enumerate(ids) if key in self._rows]
-        template = fresh if fresh is not None else self._rows[ids[0]].unsqueeze(0)
-        out = template.new_empty((len(ids), *template.shape[1:]))
-        if known:
-            out[known] = torch.stack([self._rows[ids[n]] for n in known])
-        if fresh is not None:
-            out[missing] = fresh
-        return out
