@@ -3,6 +3,10 @@
 Prints model, noise and the accuracy of every test protocol; for 28x28 runs the shift-map ring means
 at a few radii and the reference's central/general numbers, for 128x128 runs the grid means over
 eccentricities per contrast and the reference's means; ``--csv FILE`` writes the rows too.
+
+``--out DIR`` writes the study's benchmark (stn_fovea.evaluation.benchmark): benchmark.csv (every grid
+cell, mean over seeds and 95 % interval, the reference beside it), benchmark.md (the means over
+eccentricities, 80 columns wide, also printed) and benchmark.png (a panel per noise and contrast).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from stn_fovea.evaluation import benchmark
 
 RING_RADII = (0, 5, 10, 15, 20)
 
@@ -46,6 +52,8 @@ def row(path: Path) -> dict[str, Any]:
         result.update({f"ring_{r}px": rings.get(str(r)) for r in RING_RADII})
     if "grid" in metrics:
         grid = metrics["grid"]
+        if "saccades" in grid:  # a model that saccades: its 1-saccade grid (the paper's main figure)
+            grid = grid["saccades"].get("1") or next(iter(grid["saccades"].values()))
         result.update({f"grid_mean_c{c}": m for c, m in grid["mean_over_eccentricities"].items()})
         result["grid_digits_per_cell"] = grid["digits_per_cell"]
         if grid.get("reference_means"):
@@ -61,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stn_fovea.compare", description=__doc__)
     parser.add_argument("folders", nargs="+", type=Path, help="run folders (searched for metrics.json)")
     parser.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    parser.add_argument("--out", type=Path, help="write benchmark.csv, benchmark.md and benchmark.png here")
+    parser.add_argument(
+        "--saccades", type=int, default=1, help="the curve of a model that saccades in benchmark.png (1)"
+    )
     args = parser.parse_args(argv)
     paths = find_metrics(args.folders)
     if not paths:
@@ -79,7 +91,22 @@ def main(argv: list[str] | None = None) -> int:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
+    if args.out:
+        write_benchmark(paths, args.out, args.saccades)
     return 0
+
+
+def write_benchmark(paths: list[Path], out: Path, saccades: int) -> None:
+    points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
+    if not points:
+        raise SystemExit(f"stn_fovea: error: none of the {len(paths)} runs found has a grid.csv to benchmark")
+    out.mkdir(parents=True, exist_ok=True)
+    benchmark.write_csv(points, out / "benchmark.csv")
+    table = benchmark.markdown_table(points)
+    (out / "benchmark.md").write_text(table)
+    benchmark.plot_benchmark(points, out / "benchmark.png", saccades)
+    print(table)
+    print(f"benchmark.csv, benchmark.md, benchmark.png: {out}")
 
 
 if __name__ == "__main__":

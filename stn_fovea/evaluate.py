@@ -68,6 +68,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
+        seed=run.get("seed"),
     )
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea evaluation")

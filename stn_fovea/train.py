@@ -165,7 +165,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric}
     if cfg.get("evaluate") and trainer.is_global_zero:
         metrics["evaluation"] = evaluate_model(
-            module, datamodule, evaluators, output_dir / "eval", str(cfg.model_name), checkpoint=best
+            module,
+            datamodule,
+            evaluators,
+            output_dir / "eval",
+            str(cfg.model_name),
+            checkpoint=best,
+            seed=int(cfg.seed),
         )
     _report(output_dir, best, metrics)
     return metrics

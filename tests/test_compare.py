@@ -32,3 +32,53 @@ def test_compare_tabulates_every_run_found(tmp_path, capsys):
 def test_compare_without_metrics_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def write_grid_run(folder, model, seed, noise, train_contrast, cells):
+    """A run's eval folder: metrics.json and grid.csv with (saccades, contrast, radius, accuracy, digits)."""
+    folder.mkdir(parents=True)
+    metrics = {"model": model, "noise": noise, "seed": seed, "train_contrast": train_contrast, "accuracy": {}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    with (folder / "grid.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "saccades", "contrast", "eccentricity_px", "accuracy", "digits"])
+        for saccades, contrast, radius, accuracy, digits in cells:
+            writer.writerow([model, saccades, contrast, f"{radius:.3f}", accuracy, digits])
+
+
+def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_sets_the_reference(
+    tmp_path, capsys
+):
+    runs = tmp_path / "runs"
+    for seed, accuracy in ((1, 0.8), (2, 0.9)):  # two seeds: mean .85, t interval 12.706 x sd / sqrt 2
+        write_grid_run(
+            runs / f"stn{seed}" / "eval", "stn128", seed, 0.75, [0.3, 0.7], [("", 0.7, 4.444, accuracy, 100)]
+        )
+    # What/Where: one net per contrast; the 0.7 net's cells at 0.3 (0.99) must not be read
+    write_grid_run(runs / "ww07" / "eval", "what_where", 1, 1.0, [0.7, 0.7],
+                   [(1, 0.7, 4.444, 0.5, 100), (1, 0.3, 4.444, 0.99, 100)])  # fmt: skip
+    write_grid_run(runs / "ww03" / "eval", "what_where", 1, 1.0, [0.3, 0.3],
+                   [(1, 0.7, 4.444, 0.99, 100), (1, 0.3, 4.444, 0.25, 100)])  # fmt: skip
+    out = tmp_path / "bench"
+    assert main([str(runs), "--out", str(out)]) == 0
+    rows = {
+        (r["model"], r["contrast"], r["saccades"]): r for r in csv.DictReader((out / "benchmark.csv").open())
+    }
+    assert set(rows) == {("stn128", "0.7", ""), ("what_where", "0.7", "1"), ("what_where", "0.3", "1")}
+    stn = rows["stn128", "0.7", ""]
+    half = 12.706 * (0.1 / 2**0.5) / 2**0.5
+    assert float(stn["mean"]) == 0.85 and stn["seeds"] == "2" and stn["ci"] == "seeds"
+    assert (
+        abs(float(stn["ci_low"]) - (0.85 - half)) < 1e-4 and abs(float(stn["ci_high"]) - (0.85 + half)) < 1e-4
+    )
+    assert stn["reference"] == "0.9715"  # the STN study's cell (noise 0.75, 4.4 px, contrast 0.7)
+    ww = rows["what_where", "0.7", "1"]
+    assert float(ww["mean"]) == 0.5 and ww["seeds"] == "1" and ww["ci"] == "digits"
+    assert (float(ww["ci_low"]), float(ww["ci_high"])) == (0.4038, 0.5962)  # Wilson, 50 of 100
+    assert ww["reference"] == "0.9000"  # Fig 4, 1 saccade (noise 1.0)
+    assert float(rows["what_where", "0.3", "1"]["mean"]) == 0.25
+    table = (out / "benchmark.md").read_text()
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "| what_where (1 sacc.) | 1 | 0.500 ±0.096 |" in table and "| (reference) | 1 | 0.900 |" in table
+    assert (out / "benchmark.png").stat().st_size > 10_000
+    assert table in capsys.readouterr().out

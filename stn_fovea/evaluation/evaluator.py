@@ -162,9 +162,11 @@ def evaluate_model(
     out_dir: Path,
     model_name: str,
     checkpoint: str | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Run every evaluator (built by :func:`build_evaluators`) on the datamodule's fixed test digits;
-    write and return metrics.json."""
+    write and return metrics.json, which also names the run's seed and training contrast (``compare``
+    groups runs by them)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     module.eval()
     digits = datamodule.test_digits
@@ -173,6 +175,8 @@ def evaluate_model(
         "model": model_name,
         "checkpoint": checkpoint,
         "noise": recipe.noise,
+        "seed": seed,
+        "train_contrast": list(recipe.contrast),  # type: ignore[attr-defined]
         "data_seed": datamodule.seed,
         "test_digits": len(digits.labels),
     }

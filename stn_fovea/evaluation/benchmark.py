@@ -1,0 +1,264 @@
+"""The study's benchmark: every model's eccentricity grid, aggregated over seeds, beside the reference.
+
+Reads the grid.csv and metrics.json of evaluated runs (a training run's ``eval/`` or an
+``evaluate`` output), groups the cells by (model, noise, saccades, contrast, eccentricity) and gives the
+mean over seeds with a 95 % confidence interval: Student's t over the seeds where there are several, a
+Wilson interval over the cell's test digits where there is one seed (the test set is then the only
+finite sample). Writes benchmark.csv, benchmark.md and benchmark.png (``python -m stn_fovea.compare
+--out DIR``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from stn_fovea.evaluation.reference import GRID_ECCENTRICITIES_128, grid_reference, reference_noise  # noqa: E402
+
+# two-sided 95 % quantiles of Student's t by degrees of freedom (1 .. 30); 1.96 beyond
+T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]  # fmt: skip
+PER_CONTRAST_MODELS = ("what_where",)  # one net per contrast: each contrast's cells come from its own net
+COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
+           "reference", "ci", "digits", "runs"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell of one evaluated run."""
+
+    model: str
+    noise: float
+    saccades: int | None
+    contrast: float
+    eccentricity: float
+    accuracy: float
+    digits: int
+    seed: int | None
+    run: str
+
+
+@dataclass(frozen=True)
+class Point:
+    """A cell aggregated over the runs (seeds) that measured it."""
+
+    model: str
+    noise: float
+    saccades: int | None
+    contrast: float
+    eccentricity: float
+    mean: float
+    ci_low: float
+    ci_high: float
+    seeds: int
+    ci: str  # "seeds" (Student's t) or "digits" (Wilson, one run)
+    digits: int
+    reference: float | None
+    runs: tuple[str, ...]
+
+
+def t_quantile(degrees: int) -> float:
+    return T_975[degrees - 1] if degrees <= len(T_975) else 1.96
+
+
+def wilson(successes: float, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t interval over seeds (needs at least 2 values)."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def read_cells(metrics_path: Path) -> list[Cell]:
+    """The grid cells of one evaluated run (none when it has no grid.csv). A per-contrast model (one net
+    per training contrast) keeps only the cells at the contrast it was trained at."""
+    metrics = json.loads(metrics_path.read_text())
+    grid = metrics_path.parent / "grid.csv"
+    if not grid.is_file():
+        return []
+    model, noise, seed = str(metrics["model"]), float(metrics["noise"]), metrics.get("seed")
+    trained = metrics.get("train_contrast") or []
+    fixed = float(trained[0]) if len(trained) == 2 and trained[0] == trained[1] else None
+    cells = []
+    with grid.open() as handle:
+        for row in csv.DictReader(handle):
+            contrast = float(row["contrast"])
+            if model in PER_CONTRAST_MODELS and fixed is not None and abs(contrast - fixed) > 1e-6:
+                continue
+            cells.append(
+                Cell(
+                    model=model,
+                    noise=noise,
+                    saccades=int(row["saccades"]) if row.get("saccades") else None,
+                    contrast=contrast,
+                    eccentricity=round(float(row["eccentricity_px"]), 3),
+                    accuracy=float(row["accuracy"]),
+                    digits=int(row["digits"]),
+                    seed=None if seed is None else int(seed),
+                    run=str(metrics_path.parent),
+                )
+            )
+    return cells
+
+
+def reference_value(
+    model: str, noise: float, saccades: int | None, contrast: float, radius: float
+) -> float | None:
+    """The published accuracy of this cell, when the study measured it at this noise."""
+    curves = grid_reference(model, saccades)
+    if curves is None or contrast not in curves or reference_noise(model) != noise:
+        return None
+    for index, published in enumerate(GRID_ECCENTRICITIES_128):
+        if abs(published - radius) < 0.01:
+            return curves[contrast][index]
+    return None
+
+
+def aggregate(cells: Iterable[Cell]) -> list[Point]:
+    """One point per (model, noise, saccades, contrast, eccentricity), over the runs that measured it."""
+    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        groups[cell.model, cell.noise, cell.saccades, cell.contrast, cell.eccentricity].append(cell)
+    points = []
+    for (model, noise, saccades, contrast, radius), members in sorted(groups.items(), key=_order):
+        values = [m.accuracy for m in members]
+        digits = min(m.digits for m in members)
+        if len(members) > 1:
+            mean, low, high = mean_interval(values)
+            kind = "seeds"
+        else:
+            mean = values[0]
+            low, high = wilson(mean * members[0].digits, members[0].digits)
+            kind = "digits"
+        points.append(
+            Point(model, noise, saccades, contrast, radius, mean, low, high, len(members), kind, digits,
+                  reference_value(model, noise, saccades, contrast, radius), tuple(m.run for m in members))
+        )  # fmt: skip
+    return points
+
+
+def _order(item: tuple[tuple, list[Cell]]) -> tuple:
+    model, noise, saccades, contrast, radius = item[0]
+    return model, noise, -1 if saccades is None else saccades, -contrast, radius
+
+
+def write_csv(points: Sequence[Point], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for p in points:
+            saccades = "" if p.saccades is None else p.saccades
+            reference = "" if p.reference is None else f"{p.reference:.4f}"
+            writer.writerow(
+                [p.model, p.noise, p.contrast, f"{p.eccentricity:.3f}", saccades, f"{p.mean:.4f}",
+                 f"{p.ci_low:.4f}", f"{p.ci_high:.4f}", p.seeds, reference, p.ci, p.digits, " ".join(p.runs)]
+            )  # fmt: skip
+
+
+def curve_label(model: str, saccades: int | None) -> str:
+    return model if saccades is None else f"{model} ({saccades} sacc.)"
+
+
+def markdown_table(points: Sequence[Point]) -> str:
+    """Means over eccentricities per contrast, one row per (model, saccades, noise), each followed by
+    the reference's row where it has one; at most 80 characters wide."""
+    rows: dict[tuple, dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        rows[p.model, -1 if p.saccades is None else p.saccades, p.noise][p.contrast].append(p)
+    contrasts = sorted({p.contrast for p in points}, reverse=True)
+    header = "| model | noise | " + " | ".join(f"c={c:g}" for c in contrasts) + " | seeds |"
+    lines = [header, "|---|---|" + "---|" * len(contrasts) + "---|"]
+    for (model, saccades, noise), by_contrast in rows.items():
+        label = curve_label(model, None if saccades < 0 else saccades)
+        means, refs, seeds = [], [], set()
+        for c in contrasts:
+            cell = by_contrast.get(c, [])
+            if not cell:
+                means.append("")
+                refs.append("")
+                continue
+            means.append(
+                f"{_mean(q.mean for q in cell):.3f} ±{_mean((q.ci_high - q.ci_low) / 2 for q in cell):.3f}"
+            )
+            published = [q.reference for q in cell]
+            refs.append("" if None in published else f"{_mean(published):.3f}")  # type: ignore[arg-type]
+            seeds.update(q.seeds for q in cell)
+        lines.append(
+            f"| {label} | {noise:g} | " + " | ".join(means) + f" | {'/'.join(map(str, sorted(seeds)))} |"
+        )
+        if any(refs):
+            lines.append(f"| (reference) | {noise:g} | " + " | ".join(refs) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean(values: Iterable[float]) -> float:
+    listed = list(values)
+    return sum(listed) / len(listed)
+
+
+def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> None:
+    """One panel per (noise, contrast): accuracy against eccentricity, a curve per model (models that
+    saccade: after ``saccades`` saccades) with its 95 % band, the reference's curve dashed in its colour."""
+    shown = [p for p in points if p.saccades is None or p.saccades == saccades]
+    noises = sorted({p.noise for p in shown})
+    contrasts = sorted({p.contrast for p in shown}, reverse=True)
+    models = sorted({p.model for p in shown})
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(
+        len(noises), len(contrasts), figsize=(4.6 * len(contrasts), 3.8 * len(noises)), squeeze=False
+    )
+    for row, noise in enumerate(noises):
+        for column, contrast in enumerate(contrasts):
+            ax = axes[row, column]
+            for order, model in enumerate(models):
+                curve = sorted(
+                    (p for p in shown if (p.model, p.noise, p.contrast) == (model, noise, contrast)),
+                    key=lambda p: p.eccentricity,
+                )
+                if not curve:
+                    continue
+                colour = colours[order % len(colours)]
+                x = [p.eccentricity for p in curve]
+                label = curve_label(model, curve[0].saccades)
+                ax.plot(x, [p.mean for p in curve], "o-", ms=3, color=colour, label=label)
+                ax.fill_between(
+                    x, [p.ci_low for p in curve], [p.ci_high for p in curve], color=colour, alpha=0.2
+                )
+                published = [(p.eccentricity, p.reference) for p in curve if p.reference is not None]
+                if published:
+                    ax.plot(
+                        *zip(*published, strict=True),
+                        "--",
+                        color=colour,
+                        alpha=0.8,
+                        label=f"{model}, reference",
+                    )
+            ax.set_title(f"noise {noise:g}, contrast {contrast:g}")
+            ax.set_xlabel("eccentricity (px)")
+            ax.set_ylabel("accuracy")
+            ax.set_ylim(0.0, 1.0)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
