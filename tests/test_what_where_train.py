@@ -92,6 +92,9 @@ def test_targets_read_the_map_at_each_cell_relative_to_the_digit_and_follow_a_lo
     torch.testing.assert_close(model.where_targets(shifts), 2 * targets)
     with pytest.raises(ValueError, match="within"):
         model.where_targets(torch.tensor([[65, 0]]))
+    # the TensorBoard picture of a map puts each cell's value where its weights lie
+    picture = model.map_picture(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))[0, 0]
+    assert [picture[64 + i, 64 + j].item() for i, j in [(0, 0), (5, 0), (0, -7), (-20, 9)]] == [1, 2, 3, 4]
     with pytest.raises(RuntimeError, match="no accuracy map"):
         what_where(None).where_targets(shifts)
 
@@ -170,6 +173,7 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     assert {"train/loss_epoch", "val/acc", "test/c07/acc"} <= set(events.Tags()["scalars"])
+    assert {"glimpse_boxes", "where_maps"} <= set(events.Tags()["images"])
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert sorted(metrics["grid"]["saccades"]) == ["0", "1", "2"]
     with (run / "eval" / "grid.csv").open() as handle:

@@ -47,13 +47,26 @@ def pose_summary(theta: Tensor) -> dict[str, Tensor]:
     }
 
 
+def where_maps(net: Any, extras: dict[str, Tensor], shifts: Tensor | None, count: int) -> Tensor | None:
+    """A grid of predicted (sigmoid) and target colliculus maps side by side, or None for a model
+    without them."""
+    if "where_logits" not in extras or shifts is None or not hasattr(net, "map_picture"):
+        return None
+    predicted = torch.sigmoid(extras["where_logits"][:count])
+    target = net.where_targets(shifts[:count])
+    pairs = torch.stack((net.map_picture(predicted), net.map_picture(target)), dim=1).flatten(0, 1)
+    return make_grid(pairs.float().cpu().clamp(0, 1), nrow=8, padding=2, pad_value=1.0)
+
+
 class GlimpseLogger(Callback):
     """Every ``every_n_epochs`` validation epochs, log to TensorBoard, on fixed validation inputs:
 
     - ``glimpse_boxes``: ``num_images`` inputs with the outline of the window each glimpse reads;
     - ``glimpses``: the inputs beside the glimpses the model reads;
     - ``theta/<name>``: histograms of the six affine parameters over the first validation batch;
-    - ``pose/scale``, ``pose/tx``, ``pose/ty``: histograms of scale and translation.
+    - ``pose/scale``, ``pose/tx``, ``pose/ty``: histograms of scale and translation;
+    - ``where_maps`` (What/Where): each input's predicted colliculus map beside its target, drawn in
+      image space (the glimpse boxes show the fixations).
     """
 
     def __init__(self, every_n_epochs: int = 5, num_images: int = 16) -> None:
@@ -62,6 +75,7 @@ class GlimpseLogger(Callback):
             raise ValueError("every_n_epochs and num_images must be positive")
         self.every_n_epochs, self.num_images = every_n_epochs, num_images
         self._images: Tensor | None = None
+        self._shifts: Tensor | None = None
 
     def on_validation_batch_end(
         self,
@@ -73,7 +87,7 @@ class GlimpseLogger(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if batch_idx == 0 and dataloader_idx == 0:
-            self._images = batch["image"]
+            self._images, self._shifts = batch["image"], batch.get("shift")
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self._images is None:
@@ -92,6 +106,9 @@ class GlimpseLogger(Callback):
             if output.windows is not None and bool(torch.isfinite(output.windows).all()):
                 boxes = draw_glimpse_boxes(shown, output.windows[: self.num_images])
                 writer.add_image("glimpse_boxes", boxes, global_step=step)
+            maps = where_maps(pl_module.net, output.extras, self._shifts, self.num_images)
+            if maps is not None:
+                writer.add_image("where_maps", maps, global_step=step)
             if output.thetas is None:
                 continue
             thetas = output.thetas.flatten(0, 1)  # every glimpse of every input

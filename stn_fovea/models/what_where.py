@@ -113,6 +113,13 @@ class WhatWhere(nn.Module):
             raise ValueError(f"digit offsets must lie within +-{half} px, got {shifts.abs().max().item()}")
         return self._targets[index[:, 0], index[:, 1]]
 
+    def map_picture(self, values: Tensor) -> Tensor:
+        """(B, 1, H, W) pictures of colliculus maps (B, cells): each pixel averages the cells that weigh
+        on it, by their weights (for TensorBoard)."""
+        weights = self.colliculus.weights.flatten(1)  # (cells, pixels)
+        picture = (values.to(weights) @ weights) / weights.sum(dim=0).clamp_min(1e-12)
+        return picture.view(len(values), 1, *self.colliculus.weights.shape[-2:])
+
     def encode(self, image: Tensor, recentre: bool = True) -> Tensor:
         """(B, 2880) retina coefficients of (B, 1, H, W) images."""
         return self.retina(self.whitening(image, recentre=recentre))
