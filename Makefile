@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export STN_FOVEA_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install train test test-slow lint bench tensorboard clean
+.PHONY: install train test test-slow lint bench study tensorboard clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ lint: install
 
 bench: install
 	$(PY) -m stn_fovea.bench $(ARGS)
+
+study: install   # the whole CPU study (hours; resumable): What, What/Where, STNs, benchmark
+	PY=$(PY) bash scripts/study_cpu.sh
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The study on a CPU (issue 8): the robust What, What/Where (one Where net per contrast, the paper's
+# Fig 4 protocol), our peripheral ATN and the CPU schedules of ATN and POLO-ATN, every model evaluated
+# on the same fixed test sets at both noise levels (0.75: the STN study's; 1.0: the What/Where paper's),
+# then one benchmark with 95 % intervals over seeds: $STUDY/benchmark/benchmark.{png,csv,md}.
+#
+#   bash scripts/study_cpu.sh                 # or: make study
+#   STUDY=outputs/study PY=.venv/bin/python WW_SEEDS="1 2 3" ATN_SEEDS="1 2" bash scripts/study_cpu.sh
+#
+# Every step is skipped when its results exist, so the script resumes where it stopped. Wall times on
+# the project's 2-core CPU are in the README ("The study").
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+STUDY=${STUDY:-outputs/study}
+WW_SEEDS=${WW_SEEDS:-1 2 3}        # seed 1: the paper's 60 epochs; further seeds: WW_SHORT_EPOCHS
+WW_SHORT_EPOCHS=${WW_SHORT_EPOCHS:-25}  # the paper's Fig 8: the Where net has converged by epoch 25
+ATN_SEEDS=${ATN_SEEDS:-1 2}
+CONTRASTS=${CONTRASTS:-0.7 0.5 0.3}
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"  # extra overrides for every run (e.g. tiny sizes for a try)
+read -r -a EVAL_ARGS <<< "${EVAL_ARGS:-}"
+
+train() {  # train DIR ARGS...: one run, unless DIR/eval/metrics.json exists
+  local dir=$1; shift
+  if [[ -f $dir/eval/metrics.json ]]; then echo "done: $dir"; return; fi
+  echo "train: $dir"
+  "$PY" -m stn_fovea.train "$@" "${TRAIN_ARGS[@]}" hydra.run.dir="$dir"
+}
+
+evaluate_at() {  # evaluate_at DIR NOISE: the run's evaluators at another noise, into DIR/eval_noise<NOISE>
+  local dir=$1 noise=$2
+  if [[ -f $dir/eval_noise$noise/metrics.json ]]; then echo "done: $dir at noise $noise"; return; fi
+  "$PY" -m stn_fovea.evaluate ckpt_path="$(best "$dir")" noise="$noise" "${EVAL_ARGS[@]}" \
+    hydra.run.dir="$dir/eval_noise$noise"
+}
+
+best() { ls "$1"/checkpoints/best-*.ckpt | head -n 1; }
+
+train "$STUDY/what_robust" experiment=what28_robust seed=1
+for seed in $WW_SEEDS; do
+  epochs=60; [[ $seed == "${WW_SEEDS%% *}" ]] || epochs=$WW_SHORT_EPOCHS
+  for contrast in $CONTRASTS; do
+    train "$STUDY/what_where/c${contrast}_s$seed" model=what_where data=mnist128 data.contrast="$contrast" \
+      seed="$seed" trainer.max_epochs=$epochs model.what_ckpt="$(best "$STUDY/what_robust")"
+    evaluate_at "$STUDY/what_where/c${contrast}_s$seed" 0.75
+  done
+done
+for seed in $ATN_SEEDS; do
+  train "$STUDY/peripheral_atn/s$seed" experiment=peripheral_atn_cpu seed="$seed"
+  evaluate_at "$STUDY/peripheral_atn/s$seed" 1.0
+done
+for model in atn polo_atn; do
+  train "$STUDY/$model/s1" experiment=${model}_cpu seed=1
+  evaluate_at "$STUDY/$model/s1" 1.0
+done
+"$PY" -m stn_fovea.compare "$STUDY" --out "$STUDY/benchmark"
