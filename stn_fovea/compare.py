@@ -92,14 +92,19 @@ def main(argv: list[str] | None = None) -> int:
             writer.writeheader()
             writer.writerows(rows)
     if args.out:
-        write_benchmark(paths, args.out, args.saccades)
+        return write_benchmark(paths, args.out, args.saccades)
     return 0
 
 
-def write_benchmark(paths: list[Path], out: Path, saccades: int) -> None:
+def write_benchmark(paths: list[Path], out: Path, saccades: int) -> int:
     points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
     if not points:
-        raise SystemExit(f"stn_fovea: error: none of the {len(paths)} runs found has a grid.csv to benchmark")
+        print(
+            f"stn_fovea: error: none of the {len(paths)} runs found has a grid.csv (the 128x128 eccentricity "
+            "grid) to put in a benchmark",
+            file=sys.stderr,
+        )
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     benchmark.write_csv(points, out / "benchmark.csv")
     table = benchmark.markdown_table(points)
@@ -107,6 +112,7 @@ def write_benchmark(paths: list[Path], out: Path, saccades: int) -> None:
     benchmark.plot_benchmark(points, out / "benchmark.png", saccades)
     print(table)
     print(f"benchmark.csv, benchmark.md, benchmark.png: {out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+# one cache for the session's runs (the What/Where retina bank, ~190 MB, is built once)
+CACHE = Path(tempfile.mkdtemp(prefix="stn_fovea_test_cache_"))
 
 # Tests run beside a training job on small machines: one thread avoids OpenMP oversubscription.
 torch.set_num_threads(1)
@@ -23,6 +27,12 @@ torch.set_num_threads(1)
 def data_root() -> Path:
     """Where MNIST lives for the tests: $STN_FOVEA_DATA, else ./data (downloaded by torchvision)."""
     return Path(os.environ.get("STN_FOVEA_DATA", ROOT / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_the_session_cache() -> Iterator[None]:
+    yield
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +53,7 @@ def compose_config(
         cfg.paths.output_dir = str(root / output)
         cfg.paths.log_dir = str(root)
         cfg.paths.data_dir = str(data_root())
-        cfg.paths.cache_dir = str(root / "cache")
+        cfg.paths.cache_dir = str(CACHE)
     return cfg
 
 

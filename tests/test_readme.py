@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 from readme_commands import readme_commands, split_command
 
-from conftest import CONF, ROOT, data_root
+from conftest import CACHE, CONF, ROOT, data_root
 from stn_fovea.bench import run as run_bench
 from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.compare import main as run_compare
@@ -83,13 +83,22 @@ def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Tiny runs of the 28x28 STN and the 128x128 peripheral ATN: their run directories."""
     runs: dict[str, Path] = {}
-    for name, args in (("28", ["model=stn"]), ("128", ["data=mnist128", "model=peripheral_atn"])):
+    fixtures = (
+        ("28", ["model=stn"]),
+        ("128", ["data=mnist128", "model=peripheral_atn"]),
+        (
+            "what",
+            ["model=what", "evaluators.shift_map.digits_per_cell=1"],
+        ),  # the 55 x 55 map What/Where reads
+    )
+    for name, args in fixtures:
         output = tmp_path_factory.mktemp(f"run{name}")
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(CONF), version_base="1.3"):
             probe = compose("train", overrides=args)
             overrides = [*args, *TINY_TRAIN]
-            overrides += [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
+            if name != "what":
+                overrides += [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
@@ -104,11 +113,13 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 def substitute(args: list[str], runs: dict[str, Path]) -> list[str]:
     """Placeholders -> real paths of the fixture runs (the 128 run for 128 commands)."""
-    wants_128 = any("eccentricity_grid" in a or "atn" in a for a in args)
+    wants_128 = any("eccentricity_grid" in a or "atn" in a or a == "--out" for a in args)
     run = runs["128" if wants_128 else "28"]
     result = []
     for arg in args:
-        if arg.startswith("ckpt_path=") and ("…" in arg or "<" in arg):
+        if arg.startswith("model.what_ckpt="):
+            arg = f"model.what_ckpt={next((runs['what'] / 'checkpoints').glob('best-*'))}"
+        elif arg.startswith("ckpt_path=") and ("…" in arg or "<" in arg):
             name = (
                 "last.ckpt" if arg.endswith("last.ckpt") else next((run / "checkpoints").glob("best-*")).name
             )
@@ -138,6 +149,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
                 *TINY_TRAIN,
                 *extra,
                 f"hydra.sweep.dir={tmp_path}",
+                f"paths.cache_dir={CACHE}",
             ],
             cwd=ROOT,
             env=env,
@@ -170,5 +182,6 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         monkeypatch.chdir(tmp_path)
         assert run_compare(args) == 0
         assert "--csv" not in args or (tmp_path / args[args.index("--csv") + 1]).is_file()
+        assert "--out" not in args or (tmp_path / args[args.index("--out") + 1] / "benchmark.png").is_file()
     else:
         pytest.fail(f"the README shows an entry point that this test does not know: {entry}")
