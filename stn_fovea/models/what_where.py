@@ -39,7 +39,8 @@ class WhatWhere(nn.Module):
     ``windows`` at the centre and after each saccade; in ``extras``: ``where_logits`` (B, cells), the
     first prediction of the colliculus map (what the Where net trains on), ``fixations`` (B, k + 1, 2),
     the (rows, cols) offset of each fixation from the image centre, and ``saccade_logits``
-    (B, k + 1, classes), the What net's logits on each crop (entry k = the answer after k saccades).
+    (B, k + 1, classes), the What net's logits on each crop (entry k = the answer after k saccades;
+    in training mode only the last, (B, 1, classes)).
 
     Args:
         what: the What classifier, reading (B, 1, 28, 28) crops.
@@ -145,7 +146,9 @@ class WhatWhere(nn.Module):
             fixations.append(fixation)
         crops, windows = zip(*(crop_windows(image, place, FOVEA) for place in fixations), strict=True)
         glimpses = torch.stack(crops, dim=1)
-        saccade_logits = self.what(glimpses.flatten(0, 1)).unflatten(0, glimpses.shape[:2])
+        # training reads the last crop only (the What is frozen; its answer serves the train metric)
+        read = glimpses[:, -1:] if self.training else glimpses
+        saccade_logits = self.what(read.flatten(0, 1)).unflatten(0, read.shape[:2])
         extras = {
             "where_logits": where_logits,
             "fixations": torch.stack(fixations, dim=1),
