@@ -23,29 +23,38 @@ class SampleCache:
         if max_items < 0:
             raise ValueError(f"max_items must be >= 0, got {max_items}")
         self.max_items = max_items
-        self._rows: dict[int, Tensor] = {}
+        self._slots: dict[int, int] = {}  # sample id -> row of the storage
+        # one block for every row (allocated at the first insert, filled as rows come): many small
+        # persistent tensors interleaved with each batch's temporaries fragmented the heap (2-3x RSS)
+        self._storage: Tensor | None = None
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._slots)
 
     def clear(self) -> None:
-        self._rows.clear()
+        self._slots.clear()
 
     def encode(self, images: Tensor, sample_ids: Tensor, encoder: Callable[[Tensor], Tensor]) -> Tensor:
         """``encoder(images)`` row by row, read from the cache where a sample id was seen before."""
         ids = sample_ids.tolist()
-        missing = [n for n, key in enumerate(ids) if key not in self._rows]
-        fresh = encoder(images[missing]) if missing else None
+        missing = [n for n, key in enumerate(ids) if key not in self._slots]
+        fresh = encoder(images[missing]).detach() if missing else None
         if fresh is not None:
-            for n, row in zip(missing, fresh.detach(), strict=True):
-                if len(self._rows) >= self.max_items:
-                    break
-                self._rows[ids[n]] = row.clone()
-        known = [n for n, key in enumerate(ids) if key in self._rows]
-        template = fresh if fresh is not None else self._rows[ids[0]].unsqueeze(0)
+            if self._storage is None:
+                self._storage = fresh.new_empty((self.max_items, *fresh.shape[1:]))
+            room = list(dict.fromkeys(ids[m] for m in missing))[: self.max_items - len(self._slots)]
+            first = {ids[m]: row for row, m in reversed(list(enumerate(missing)))}  # a row per new id
+            for key in room:
+                slot = len(self._slots)
+                self._storage[slot] = fresh[first[key]]
+                self._slots[key] = slot
+        known = [n for n, key in enumerate(ids) if key in self._slots]
+        template = fresh if fresh is not None else self._storage
+        assert template is not None
         out = template.new_empty((len(ids), *template.shape[1:]))
         if known:
-            out[known] = torch.stack([self._rows[ids[n]] for n in known])
+            slots = torch.tensor([self._slots[ids[n]] for n in known], device=out.device)
+            out[known] = self._storage[slots]  # type: ignore[index]
         if fresh is not None:
             out[missing] = fresh
         return out
