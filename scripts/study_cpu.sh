@@ -19,11 +19,13 @@ CONTRASTS=${CONTRASTS:-0.7 0.5 0.3}
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"  # extra overrides for every run (e.g. tiny sizes for a try)
 read -r -a EVAL_ARGS <<< "${EVAL_ARGS:-}"
 
-train() {  # train DIR ARGS...: one run, unless DIR/eval/metrics.json exists
+train() {  # train DIR ARGS...: one run, unless DIR/eval/metrics.json exists; resumes from last.ckpt
   local dir=$1; shift
   if [[ -f $dir/eval/metrics.json ]]; then echo "done: $dir"; return; fi
-  echo "train: $dir"
-  "$PY" -m stn_fovea.train "$@" "${TRAIN_ARGS[@]}" hydra.run.dir="$dir"
+  local resume=()
+  [[ -f $dir/checkpoints/last.ckpt ]] && resume=(ckpt_path="$dir/checkpoints/last.ckpt")
+  echo "train: $dir ${resume[*]}"
+  "$PY" -m stn_fovea.train "$@" "${TRAIN_ARGS[@]}" "${resume[@]}" hydra.run.dir="$dir"
 }
 
 evaluate_at() {  # evaluate_at DIR NOISE: the run's evaluators at another noise, into DIR/eval_noise<NOISE>
@@ -33,7 +35,10 @@ evaluate_at() {  # evaluate_at DIR NOISE: the run's evaluators at another noise,
     hydra.run.dir="$dir/eval_noise$noise"
 }
 
-best() { ls "$1"/checkpoints/best-*.ckpt | head -n 1; }
+best() {  # the checkpoint the run's evaluation read (its best by the validation set)
+  "$PY" -c 'import json, pathlib, sys; m = json.loads(pathlib.Path(sys.argv[1]).read_text())
+print(pathlib.Path(sys.argv[1]).parents[1] / "checkpoints" / pathlib.Path(m["checkpoint"]).name)' "$1/eval/metrics.json"
+}
 
 train "$STUDY/what_robust" experiment=what28_robust seed=1
 for seed in $WW_SEEDS; do

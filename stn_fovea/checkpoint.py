@@ -60,6 +60,8 @@ def read_what_classifier(path: str | Path) -> tuple[dict[str, Tensor], Path]:
         CheckpointError: not a readable stn_fovea checkpoint, not a What model, or trained on images of
             another size.
     """
+    if not Path(path).expanduser().is_file():
+        raise CheckpointError(f"model.what_ckpt={path} does not exist; give the checkpoint of a What run")
     checkpoint = read_checkpoint(path)
     config = run_config(checkpoint)
     name = config.get("model_name", "unknown")

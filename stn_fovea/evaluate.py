@@ -15,7 +15,7 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
-from stn_fovea.train import command_line_overrides
+from stn_fovea.train import command_line_overrides, run_info
 
 
 def _device(choice: str) -> torch.device:
@@ -50,6 +50,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = read_checkpoint(cfg.ckpt_path)
     run = run_config(checkpoint)
     run.data.data_dir = cfg.paths.data_dir  # the data live where this machine keeps them
+    trained = run_info(run)  # before the noise of the evaluation replaces the run's
     if cfg.get("noise") is not None:
         run.data.noise = float(cfg.noise)
     if cfg.get("test_size") is not None:
@@ -68,7 +69,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
-        seed=run.get("seed"),
+        run_info=trained,
     )
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea evaluation")

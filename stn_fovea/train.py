@@ -55,6 +55,11 @@ def command_line_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def run_info(run: DictConfig) -> dict[str, Any]:
+    """What metrics.json says of the run behind a model: seed, experiment, training noise."""
+    return {"seed": run.get("seed"), "experiment": run.get("experiment_name"), "train_noise": run.data.noise}
+
+
 def build_data(cfg: DictConfig) -> NoisyMNIST:
     """Instantiate the data; a bad setting names the model and data choices (a model's config may set
     data fields, as model=what_where does)."""
@@ -171,7 +176,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             output_dir / "eval",
             str(cfg.model_name),
             checkpoint=best,
-            seed=int(cfg.seed),
+            run_info=run_info(cfg),
         )
     _report(output_dir, best, metrics)
     return metrics

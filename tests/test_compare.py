@@ -34,10 +34,11 @@ def test_compare_without_metrics_is_a_clear_error(tmp_path, capsys):
     assert "no metrics.json" in capsys.readouterr().err
 
 
-def write_grid_run(folder, model, seed, noise, train_contrast, cells):
+def write_grid_run(folder, model, seed, noise, train_contrast, cells, train_noise=None):
     """A run's eval folder: metrics.json and grid.csv with (saccades, contrast, radius, accuracy, digits)."""
     folder.mkdir(parents=True)
     metrics = {"model": model, "noise": noise, "seed": seed, "train_contrast": train_contrast, "accuracy": {}}
+    metrics["train_noise"] = noise if train_noise is None else train_noise
     (folder / "metrics.json").write_text(json.dumps(metrics))
     with (folder / "grid.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -59,12 +60,24 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
                    [(1, 0.7, 4.444, 0.5, 100), (1, 0.3, 4.444, 0.99, 100)])  # fmt: skip
     write_grid_run(runs / "ww03" / "eval", "what_where", 1, 1.0, [0.3, 0.3],
                    [(1, 0.7, 4.444, 0.99, 100), (1, 0.3, 4.444, 0.25, 100)])  # fmt: skip
+    # the same STN evaluated at noise 1.0: the study's 0.75 cell is not its reference
+    write_grid_run(
+        runs / "stn1" / "eval_noise1.0", "stn128", 1, 1.0, [0.3, 0.7], [("", 0.7, 4.444, 0.6, 100)], 0.75
+    )
+    # a copy of seed 1 is not a third seed
+    write_grid_run(runs / "zz_copy" / "eval", "stn128", 1, 0.75, [0.3, 0.7], [("", 0.7, 4.444, 0.1, 100)])
     out = tmp_path / "bench"
     assert main([str(runs), "--out", str(out)]) == 0
-    rows = {
-        (r["model"], r["contrast"], r["saccades"]): r for r in csv.DictReader((out / "benchmark.csv").open())
+    table_rows = csv.DictReader((out / "benchmark.csv").open())
+    every = {(r["model"], r["noise"], r["contrast"], r["saccades"]): r for r in table_rows}
+    assert set(every) == {
+        ("stn128", "0.75", "0.7", ""),
+        ("stn128", "1.0", "0.7", ""),
+        ("what_where", "1.0", "0.7", "1"),
+        ("what_where", "1.0", "0.3", "1"),
     }
-    assert set(rows) == {("stn128", "0.7", ""), ("what_where", "0.7", "1"), ("what_where", "0.3", "1")}
+    assert every["stn128", "1.0", "0.7", ""]["reference"] == ""  # the study measured at 0.75
+    rows = {(m, c, k): row for (m, noise, c, k), row in every.items() if (m, noise) != ("stn128", "1.0")}
     stn = rows["stn128", "0.7", ""]
     half = 12.706 * (0.1 / 2**0.5) / 2**0.5
     assert float(stn["mean"]) == 0.85 and stn["seeds"] == "2" and stn["ci"] == "seeds"
@@ -79,6 +92,11 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     assert float(rows["what_where", "0.3", "1"]["mean"]) == 0.25
     table = (out / "benchmark.md").read_text()
     assert max(len(line) for line in table.splitlines()) <= 80
-    assert "| what_where (1 sacc.) | 1 | 0.500 ±0.096 |" in table and "| (reference) | 1 | 0.900 |" in table
+    assert (
+        "| what_where (1 sacc.) | 1 | .500 ±.096 | .250 ±" in table
+        and "| (reference) | 1 | .900 | .538 |" in table
+    )
+    assert "| stn128 [trained 0.75] | 1 | .600 ±" in table  # read at another noise than it trained at
     assert (out / "benchmark.png").stat().st_size > 10_000
-    assert table in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert table in printed.out and "repeats seed 1" in printed.err

@@ -28,7 +28,7 @@ from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, eccentricity_grid_accuracy
 from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model, read_batch
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
-from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128
+from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128, GRID_REFERENCE_NOISE
 from stn_fovea.evaluation.shift_map import ShiftMap, ring_means, shift_accuracy_map
 from stn_fovea.models.pose import scaled_translation
 from stn_fovea.models.sampler import AffineSampler, glimpse_corners
@@ -239,10 +239,19 @@ def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
     assert torch.isnan(result.gaze_error_px).all() and torch.isnan(result.gaze_toward).all()  # no windows
 
 
-def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_path):
+def test_grid_evaluator_writes_cells_in_contrast_then_eccentricity_order(tmp_path, monkeypatch):
     datamodule = fake_datamodule(train_recipe=clean_128(), eval_batch_size=4)
     evaluator = EccentricityGrid(GRID_ECCENTRICITIES, GRID_CONTRASTS, digits_per_cell=5)
     evaluator.check(datamodule)
+    # the published cells were measured at noise 0.75: none is shown beside a grid at another noise
+    (tmp_path / "other").mkdir()
+    other = evaluator(
+        EvaluationContext(Oracle(near_and_bright), datamodule, bar_digits(), tmp_path / "other", "stn128")
+    )
+    with (tmp_path / "other" / "grid.csv").open() as handle:
+        assert {row["reference_accuracy"] for row in csv.DictReader(handle)} == {""}
+    assert other["grid"]["reference_means"] == {}
+    monkeypatch.setitem(GRID_REFERENCE_NOISE, "stn128", 0.0)  # as if the study had measured without noise
     # a model the reference measured: its cell sits beside ours where the radius is one of its 40 k / 9
     context = EvaluationContext(Oracle(near_and_bright), datamodule, bar_digits(), tmp_path, "stn128")
     metrics = evaluator(context)["grid"]
@@ -292,7 +301,8 @@ class Saccader(Oracle):
         return ModelOutput(logits[:, -1], output.glimpses, windows=windows, extras={"saccade_logits": logits})
 
 
-def test_the_saccade_grid_scores_each_number_of_saccades_from_one_run(tmp_path):
+def test_the_saccade_grid_scores_each_number_of_saccades_from_one_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(GRID_REFERENCE_NOISE, "what_where", 0.0)  # the fake's clean images: noise 0
     # radii 8.9, 30, 4.4 px: after 0 saccades none is right, after 1 or 2 those within 10 or 20 px
     # (8.9 and 4.4), after 3 all. Asked for [3, 0, 1], the grid runs the model once per batch with 3
     # saccades and writes one grid per count, in increasing order, each beside the What/Where figures.

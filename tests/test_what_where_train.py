@@ -174,6 +174,11 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
     events.Reload()
     assert {"train/loss_epoch", "val/acc", "test/c07/acc"} <= set(events.Tags()["scalars"])
     assert {"glimpse_boxes", "where_maps"} <= set(events.Tags()["images"])
+    # Adam stepped the Where net's parameters (two Linear layers: 4 tensors), and only those, each batch
+    state = read_checkpoint(run / "checkpoints" / "last.ckpt")["optimizer_states"][0]["state"]
+    where_shapes = sorted(tuple(v.shape) for k, v in weights.items() if k.startswith("net.where_net."))
+    assert sorted(tuple(s["exp_avg"].shape) for s in state.values()) == where_shapes
+    assert {float(s["step"]) for s in state.values()} == {2.0 * 3}  # 2 epochs of 3 batches (300 digits)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert sorted(metrics["grid"]["saccades"]) == ["0", "1", "2"]
     with (run / "eval" / "grid.csv").open() as handle:
@@ -222,3 +227,22 @@ def test_a_missing_or_wrong_what_checkpoint_is_one_clear_error(what_run, tmp_pat
         what_where_config(tmp_path, f"model.what_ckpt={what_run}", "model.accuracy_map=/no.npy")
     )
     assert message.startswith("ConfigError: no What accuracy map at /no.npy")
+    message = user_error(what_where_config(tmp_path, "model.what_ckpt=/no/what.ckpt"))
+    assert (
+        message
+        == "CheckpointError: model.what_ckpt=/no/what.ckpt does not exist; give the checkpoint of a What run"
+    )
+    # the map of the run's best checkpoint does not belong to its last one
+    message = user_error(what_where_config(tmp_path, f"model.what_ckpt={what_run.parent / 'last.ckpt'}"))
+    assert (
+        message.startswith("ConfigError:") and f"was made from {what_run.name}, not from last.ckpt" in message
+    )
+    checkpoint = torch.load(what_run, weights_only=False)
+    checkpoint["state_dict"]["net.classifier.fc2.weight"] = torch.zeros(11, 500)  # 11 classes
+    other = tmp_path / "what11.ckpt"
+    torch.save(checkpoint, other)
+    accuracy_map = what_run.parents[1] / "eval" / "shift_map.npy"
+    message = user_error(
+        what_where_config(tmp_path, f"model.what_ckpt={other}", f"model.accuracy_map={accuracy_map}")
+    )
+    assert message.startswith("ConfigError:") and "its classifier does not fit model.net.what" in message

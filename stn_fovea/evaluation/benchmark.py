@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from stn_fovea.evaluation.reference import GRID_ECCENTRICITIES_128, grid_reference, reference_noise  # noqa: E402
+from stn_fovea.evaluation.reference import GRID_ECCENTRICITIES_128, grid_reference  # noqa: E402
 
 # two-sided 95 % quantiles of Student's t by degrees of freedom (1 .. 30); 1.96 beyond
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -31,15 +32,17 @@ T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.045, 2.042]  # fmt: skip
 PER_CONTRAST_MODELS = ("what_where",)  # one net per contrast: each contrast's cells come from its own net
 COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
-           "reference", "ci", "digits", "runs"]  # fmt: skip
+           "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Cell:
     """One grid cell of one evaluated run."""
 
+    label: str  # the experiment, or the model when none was named
     model: str
     noise: float
+    train_noise: float
     saccades: int | None
     contrast: float
     eccentricity: float
@@ -53,8 +56,10 @@ class Cell:
 class Point:
     """A cell aggregated over the runs (seeds) that measured it."""
 
+    label: str
     model: str
     noise: float
+    train_noise: float
     saccades: int | None
     contrast: float
     eccentricity: float
@@ -97,6 +102,8 @@ def read_cells(metrics_path: Path) -> list[Cell]:
     if not grid.is_file():
         return []
     model, noise, seed = str(metrics["model"]), float(metrics["noise"]), metrics.get("seed")
+    label = str(metrics.get("experiment") or model)
+    train_noise = float(metrics.get("train_noise", noise))
     trained = metrics.get("train_contrast") or []
     fixed = float(trained[0]) if len(trained) == 2 and trained[0] == trained[1] else None
     cells = []
@@ -107,8 +114,10 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                 continue
             cells.append(
                 Cell(
+                    label=label,
                     model=model,
                     noise=noise,
+                    train_noise=train_noise,
                     saccades=int(row["saccades"]) if row.get("saccades") else None,
                     contrast=contrast,
                     eccentricity=round(float(row["eccentricity_px"]), 3),
@@ -125,8 +134,8 @@ def reference_value(
     model: str, noise: float, saccades: int | None, contrast: float, radius: float
 ) -> float | None:
     """The published accuracy of this cell, when the study measured it at this noise."""
-    curves = grid_reference(model, saccades)
-    if curves is None or contrast not in curves or reference_noise(model) != noise:
+    curves = grid_reference(model, saccades, noise)
+    if curves is None or contrast not in curves:
         return None
     for index, published in enumerate(GRID_ECCENTRICITIES_128):
         if abs(published - radius) < 0.01:
@@ -135,12 +144,32 @@ def reference_value(
 
 
 def aggregate(cells: Iterable[Cell]) -> list[Point]:
-    """One point per (model, noise, saccades, contrast, eccentricity), over the runs that measured it."""
-    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    """One point per (experiment or model, evaluation and training noise, saccades, contrast,
+    eccentricity), over the runs that measured it. Two runs with the same seed in one group are not
+    independent samples: the first is kept and the others are named on stderr."""
+    groups: dict[tuple, dict[int | str, Cell]] = defaultdict(dict)
     for cell in cells:
-        groups[cell.model, cell.noise, cell.saccades, cell.contrast, cell.eccentricity].append(cell)
+        key = (
+            cell.label,
+            cell.model,
+            cell.noise,
+            cell.train_noise,
+            cell.saccades,
+            cell.contrast,
+            cell.eccentricity,
+        )
+        seed: int | str = cell.run if cell.seed is None else cell.seed
+        if seed in groups[key]:
+            print(
+                f"stn_fovea: compare: {cell.run} repeats seed {seed} of {groups[key][seed].run}; left out",
+                file=sys.stderr,
+            )
+            continue
+        groups[key][seed] = cell
     points = []
-    for (model, noise, saccades, contrast, radius), members in sorted(groups.items(), key=_order):
+    for key, by_seed in sorted(groups.items(), key=_order):
+        label, model, noise, train_noise, saccades, contrast, radius = key
+        members = list(by_seed.values())
         values = [m.accuracy for m in members]
         digits = min(m.digits for m in members)
         if len(members) > 1:
@@ -150,16 +179,17 @@ def aggregate(cells: Iterable[Cell]) -> list[Point]:
             mean = values[0]
             low, high = wilson(mean * members[0].digits, members[0].digits)
             kind = "digits"
+        reference = reference_value(model, noise, saccades, contrast, radius)
         points.append(
-            Point(model, noise, saccades, contrast, radius, mean, low, high, len(members), kind, digits,
-                  reference_value(model, noise, saccades, contrast, radius), tuple(m.run for m in members))
+            Point(label, model, noise, train_noise, saccades, contrast, radius, mean, low, high, len(members),
+                  kind, digits, reference, tuple(m.run for m in members))
         )  # fmt: skip
     return points
 
 
-def _order(item: tuple[tuple, list[Cell]]) -> tuple:
-    model, noise, saccades, contrast, radius = item[0]
-    return model, noise, -1 if saccades is None else saccades, -contrast, radius
+def _order(item: tuple[tuple, dict]) -> tuple:
+    label, model, noise, train_noise, saccades, contrast, radius = item[0]
+    return label, noise, train_noise, -1 if saccades is None else saccades, -contrast, radius
 
 
 def write_csv(points: Sequence[Point], path: Path) -> None:
@@ -171,25 +201,34 @@ def write_csv(points: Sequence[Point], path: Path) -> None:
             reference = "" if p.reference is None else f"{p.reference:.4f}"
             writer.writerow(
                 [p.model, p.noise, p.contrast, f"{p.eccentricity:.3f}", saccades, f"{p.mean:.4f}",
-                 f"{p.ci_low:.4f}", f"{p.ci_high:.4f}", p.seeds, reference, p.ci, p.digits, " ".join(p.runs)]
+                 f"{p.ci_low:.4f}", f"{p.ci_high:.4f}", p.seeds, reference, p.ci, p.digits, p.label,
+                 p.train_noise, " ".join(p.runs)]
             )  # fmt: skip
 
 
-def curve_label(model: str, saccades: int | None) -> str:
-    return model if saccades is None else f"{model} ({saccades} sacc.)"
+def curve_label(point: Point) -> str:
+    """The experiment (or model), its number of saccades, and the training noise when the evaluation's
+    differs (the STNs trained at 0.75 read at 1.0, What/Where trained at 1.0 read at 0.75)."""
+    label = point.label if point.saccades is None else f"{point.label} ({point.saccades} sacc.)"
+    return label if point.train_noise == point.noise else f"{label} [trained {point.train_noise:g}]"
+
+
+def _short(value: float) -> str:
+    """0.771 -> .771: three decimals in four characters."""
+    return f"{value:.3f}".replace("0.", ".", 1)
 
 
 def markdown_table(points: Sequence[Point]) -> str:
-    """Means over eccentricities per contrast, one row per (model, saccades, noise), each followed by
-    the reference's row where it has one; at most 80 characters wide."""
-    rows: dict[tuple, dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
+    """Means over eccentricities per contrast, with the mean half-width of their 95 % intervals: one row
+    per curve of the benchmark and evaluation noise, each followed by the reference's row where it has
+    one; rows stay within 80 characters for the study's names."""
+    rows: dict[tuple[str, float], dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
     for p in points:
-        rows[p.model, -1 if p.saccades is None else p.saccades, p.noise][p.contrast].append(p)
+        rows[curve_label(p), p.noise][p.contrast].append(p)
     contrasts = sorted({p.contrast for p in points}, reverse=True)
     header = "| model | noise | " + " | ".join(f"c={c:g}" for c in contrasts) + " | seeds |"
     lines = [header, "|---|---|" + "---|" * len(contrasts) + "---|"]
-    for (model, saccades, noise), by_contrast in rows.items():
-        label = curve_label(model, None if saccades < 0 else saccades)
+    for (label, noise), by_contrast in rows.items():
         means, refs, seeds = [], [], set()
         for c in contrasts:
             cell = by_contrast.get(c, [])
@@ -197,15 +236,13 @@ def markdown_table(points: Sequence[Point]) -> str:
                 means.append("")
                 refs.append("")
                 continue
-            means.append(
-                f"{_mean(q.mean for q in cell):.3f} ±{_mean((q.ci_high - q.ci_low) / 2 for q in cell):.3f}"
-            )
+            half = _mean((q.ci_high - q.ci_low) / 2 for q in cell)
+            means.append(f"{_short(_mean(q.mean for q in cell))} ±{_short(half)}")
             published = [q.reference for q in cell]
-            refs.append("" if None in published else f"{_mean(published):.3f}")  # type: ignore[arg-type]
+            refs.append("" if None in published else _short(_mean(published)))  # type: ignore[arg-type]
             seeds.update(q.seeds for q in cell)
-        lines.append(
-            f"| {label} | {noise:g} | " + " | ".join(means) + f" | {'/'.join(map(str, sorted(seeds)))} |"
-        )
+        count = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
+        lines.append(f"| {label} | {noise:g} | " + " | ".join(means) + f" | {count} |")
         if any(refs):
             lines.append(f"| (reference) | {noise:g} | " + " | ".join(refs) + " | |")
     return "\n".join(lines) + "\n"
@@ -222,7 +259,7 @@ def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> No
     shown = [p for p in points if p.saccades is None or p.saccades == saccades]
     noises = sorted({p.noise for p in shown})
     contrasts = sorted({p.contrast for p in shown}, reverse=True)
-    models = sorted({p.model for p in shown})
+    curves = sorted({curve_label(p) for p in shown})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, axes = plt.subplots(
         len(noises), len(contrasts), figsize=(4.6 * len(contrasts), 3.8 * len(noises)), squeeze=False
@@ -230,17 +267,16 @@ def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> No
     for row, noise in enumerate(noises):
         for column, contrast in enumerate(contrasts):
             ax = axes[row, column]
-            for order, model in enumerate(models):
+            for order, name in enumerate(curves):
                 curve = sorted(
-                    (p for p in shown if (p.model, p.noise, p.contrast) == (model, noise, contrast)),
+                    (p for p in shown if (curve_label(p), p.noise, p.contrast) == (name, noise, contrast)),
                     key=lambda p: p.eccentricity,
                 )
                 if not curve:
                     continue
                 colour = colours[order % len(colours)]
                 x = [p.eccentricity for p in curve]
-                label = curve_label(model, curve[0].saccades)
-                ax.plot(x, [p.mean for p in curve], "o-", ms=3, color=colour, label=label)
+                ax.plot(x, [p.mean for p in curve], "o-", ms=3, color=colour, label=name)
                 ax.fill_between(
                     x, [p.ci_low for p in curve], [p.ci_high for p in curve], color=colour, alpha=0.2
                 )
@@ -251,7 +287,7 @@ def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> No
                         "--",
                         color=colour,
                         alpha=0.8,
-                        label=f"{model}, reference",
+                        label=f"{curve[0].model}, reference",
                     )
             ax.set_title(f"noise {noise:g}, contrast {contrast:g}")
             ax.set_xlabel("eccentricity (px)")

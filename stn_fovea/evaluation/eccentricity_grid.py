@@ -283,11 +283,12 @@ class EccentricityGrid:
         total = len(context.digits.labels)
         per_cell = total if self.digits_per_cell is None else min(self.digits_per_cell, total)
         name = context.model_name
+        noise = context.datamodule.train_recipe.noise  # a published cell only at the noise it was measured at
         with (context.out_dir / "grid.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(GRID_COLUMNS)
             for saccades, result in results.items():
-                reference = grid_reference(name, saccades)
+                reference = grid_reference(name, saccades, noise)
                 for row, contrast in enumerate(self.contrasts):
                     for col, radius in enumerate(self.eccentricities_px):
                         writer.writerow(
@@ -312,23 +313,24 @@ class EccentricityGrid:
                 self.contrasts,
                 path,
                 name,
-                grid_reference(name),
+                grid_reference(name, noise=noise),
                 GRID_ECCENTRICITIES_128,
                 gaze_toward=None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
             )
-            return {"grid": self.summary(result, name, per_cell, ECCENTRICITY_GRID_MEANS_128.get(name, {}))}
+            means = ECCENTRICITY_GRID_MEANS_128.get(name, {}) if grid_reference(name, noise=noise) else {}
+            return {"grid": self.summary(result, name, per_cell, means)}
         plot_saccade_curves(
             {k: results[k].accuracy for k in self.saccades},
             self.eccentricities_px,
             self.contrasts,
             path,
             name,
-            {k: grid_reference(name, k) for k in self.saccades},
+            {k: grid_reference(name, k, noise) for k in self.saccades},
             GRID_ECCENTRICITIES_128,
         )
         summaries = {}
         for k in self.saccades:
-            reference = grid_reference(name, k) or {}
+            reference = grid_reference(name, k, noise) or {}
             means = {c: sum(curve) / len(curve) for c, curve in reference.items()}
             summaries[str(k)] = self.summary(results[k], name, per_cell, means)
         return {"grid": {"file": "grid.csv", "saccades": summaries}}

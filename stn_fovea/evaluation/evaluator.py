@@ -162,11 +162,11 @@ def evaluate_model(
     out_dir: Path,
     model_name: str,
     checkpoint: str | None = None,
-    seed: int | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every evaluator (built by :func:`build_evaluators`) on the datamodule's fixed test digits;
-    write and return metrics.json, which also names the run's seed and training contrast (``compare``
-    groups runs by them)."""
+    write and return metrics.json. ``run_info`` (the run's seed, experiment and training noise) and the
+    training contrast are written too: ``compare`` groups runs by them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     module.eval()
     digits = datamodule.test_digits
@@ -175,7 +175,7 @@ def evaluate_model(
         "model": model_name,
         "checkpoint": checkpoint,
         "noise": recipe.noise,
-        "seed": seed,
+        **dict(run_info or {}),
         "train_contrast": list(recipe.contrast),  # type: ignore[attr-defined]
         "data_seed": datamodule.seed,
         "test_digits": len(digits.labels),

@@ -109,13 +109,14 @@ WHAT_WHERE_GRID_128 = {
 GRID_REFERENCE_NOISE = {"stn128": 0.75, "atn": 0.75, "polo_atn": 0.75, "what_where": 1.0}
 
 
-def reference_noise(model: str) -> float | None:
-    return GRID_REFERENCE_NOISE.get(model)
-
-
-def grid_reference(model: str, saccades: int | None = None) -> dict[float, list[float]] | None:
-    """The published grid of a model by contrast (None where the study has none): the STN study's for
-    its models, What/Where's after ``saccades`` saccades."""
+def grid_reference(
+    model: str, saccades: int | None = None, noise: float | None = None
+) -> dict[float, list[float]] | None:
+    """The published grid of a model by contrast (None where the study has none, or, when ``noise`` is
+    given, where it measured at another noise): the STN study's for its models, What/Where's after
+    ``saccades`` saccades."""
+    if noise is not None and GRID_REFERENCE_NOISE.get(model) != noise:
+        return None
     if saccades is not None:
         return WHAT_WHERE_GRID_128.get(saccades) if model == "what_where" else None
     return ECCENTRICITY_GRID_128.get(model)

@@ -10,6 +10,7 @@ multi-saccade loop, quirks included.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,15 @@ class WhatWhere(nn.Module):
         )
 
 
+def _map_checkpoint(map_path: Path) -> str | None:
+    """The file name of the checkpoint whose evaluation wrote this map (its metrics.json), if known."""
+    metrics = map_path.parent / "metrics.json"
+    if not metrics.is_file():
+        return None
+    checkpoint = json.loads(metrics.read_text()).get("checkpoint")
+    return Path(checkpoint).name if checkpoint else None
+
+
 def what_where_module(
     net: Callable[..., WhatWhere],
     what_ckpt: str | None = None,
@@ -192,7 +202,17 @@ def what_where_module(
             f"stn_fovea.evaluate ckpt_path={what_ckpt}`, whose shift_map evaluator writes it) or pass "
             "model.accuracy_map=<.npy>"
         )
-    grid = torch.from_numpy(np.load(map_path)).float()
+    made_from = _map_checkpoint(map_path)
+    if accuracy_map is None and made_from is not None and made_from != Path(what_ckpt).name:
+        raise ConfigError(
+            f"{map_path} was made from {made_from}, not from {Path(what_ckpt).name}: the Where targets must "
+            "come from the What they read with. Pass that checkpoint, evaluate this one, or give "
+            "model.accuracy_map=<.npy>"
+        )
+    try:
+        grid = torch.from_numpy(np.load(map_path)).float()
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{map_path} is not a readable .npy accuracy map ({error})") from error
     if grid.shape != (MAP_SIZE, MAP_SIZE):
         raise ConfigError(
             f"{map_path} is a {tuple(grid.shape)} map; the Where targets need the 55x55 map of shifts "
