@@ -38,13 +38,19 @@ class ChosenCell(nn.Module):
         return nn.functional.one_hot(torch.full((len(features),), self.cell), len(CELL_OFFSETS)).float()
 
 
-def model(cell: int, saccades: int = 1) -> tuple[WhatWhere, SpyWhitening]:
+def model(cell: int, saccades: int = 1, **options) -> tuple[WhatWhere, SpyWhitening]:
     whitening = SpyWhitening()
     retina = nn.Flatten()
     colliculus = SimpleNamespace(cell_offsets=CELL_OFFSETS)
     what = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-    net = WhatWhere(what, ChosenCell(cell), retina, whitening, colliculus, saccades=saccades)  # type: ignore[arg-type]
+    net = WhatWhere(what, ChosenCell(cell), retina, whitening, colliculus, saccades=saccades, **options)  # type: ignore[arg-type]
     return net, whitening
+
+
+def test_re_encoding_as_trained_is_a_named_option():
+    net, whitening = model(cell=3, saccades=3, reencode_as_trained=True)
+    net(IMAGES)
+    assert [recentre for _, recentre in whitening.calls] == [True, True, True]
 
 
 IMAGES = torch.rand(3, 1, 128, 128, generator=torch.Generator().manual_seed(0))

@@ -56,6 +56,9 @@ class WhatWhere(nn.Module):
         freeze_what: keep the What net's weights fixed and it in eval mode (the reference trains the
             Where net alone).
         cache_size: retina codes kept by sample id (:class:`SampleCache`); 0 = encode every time.
+        reencode_as_trained: encode the re-centred images of saccades 2.. as the training images (with
+            the whitening's +0.5 and clip); False = the reference's ``Retina.retina`` without them
+            (whatwhere.md 9.1.1), which feeds the Where net codes unlike any it was trained on.
     """
 
     reads_sample_ids = True  # GlimpseModule passes the batch's sample ids (the feature cache's keys)
@@ -72,6 +75,7 @@ class WhatWhere(nn.Module):
         max_offset_px: int = 50,
         freeze_what: bool = True,
         cache_size: int = 100_000,
+        reencode_as_trained: bool = False,
     ) -> None:
         super().__init__()
         if saccades < 0:
@@ -82,7 +86,7 @@ class WhatWhere(nn.Module):
             where_net = where_net(in_features=retina.out_features, out_features=self.colliculus.num_cells)
         self.where_net = where_net
         self.saccades, self.max_offset_px = saccades, max_offset_px
-        self.freeze_what = freeze_what
+        self.freeze_what, self.reencode_as_trained = freeze_what, reencode_as_trained
         if freeze_what:
             self.what.requires_grad_(False)
         self.cache = SampleCache(cache_size)
@@ -141,7 +145,7 @@ class WhatWhere(nn.Module):
         for step in range(count):
             if step > 0:  # re-centre on the fixation so far and encode again, without +0.5 and clip
                 moved = translate(image[:, 0], -fixation, fill=0.5).unsqueeze(1)
-                logits = self.where_net(self.encode(moved, recentre=False))
+                logits = self.where_net(self.encode(moved, recentre=self.reencode_as_trained))
             target = self.colliculus.cell_offsets[logits.argmax(dim=1)]
             fixation = (fixation + target).clamp(-self.max_offset_px, self.max_offset_px)
             fixations.append(fixation)
