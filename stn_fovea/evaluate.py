@@ -43,6 +43,34 @@ def run_evaluators(run: DictConfig, overrides: list[str]) -> DictConfig:
     return chosen  # type: ignore[return-value]
 
 
+def model_changes(run: DictConfig, changes: DictConfig | None) -> list[str]:
+    """Apply ``+model.<key>=<value>`` settings of the command line to the run's model config (a model's
+    evaluation-time option, e.g. What/Where's ``+model.net.reencode_as_trained=true``); every key must
+    exist in the run's model. Returns them as "key=value" lines for metrics.json."""
+    if not changes:
+        return []
+    flat = _flatten(OmegaConf.to_container(changes), "model")
+    missing = object()
+    unknown = [key for key in flat if OmegaConf.select(run, key, default=missing) is missing]
+    if unknown:
+        raise ConfigError(
+            f"this checkpoint's model has no setting {unknown}; see config_resolved.yaml of its run"
+        )
+    for key, value in flat.items():
+        OmegaConf.update(run, key, value)
+    return [f"{key}={value}" for key, value in flat.items()]
+
+
+def _flatten(node: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    return {
+        key: value
+        for name, child in node.items()
+        for key, value in _flatten(child, f"{prefix}.{name}").items()
+    }
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate the checkpoint ``cfg.ckpt_path`` with the data settings of the run that wrote it."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
@@ -51,6 +79,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run = run_config(checkpoint)
     run.data.data_dir = cfg.paths.data_dir  # the data live where this machine keeps them
     trained = run_info(run)  # before the noise of the evaluation replaces the run's
+    changed = model_changes(run, cfg.get("model"))
     if cfg.get("noise") is not None:
         run.data.noise = float(cfg.noise)
     if cfg.get("test_size") is not None:
@@ -69,7 +98,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
-        run_info=trained,
+        run_info={**trained, **({"model_changes": changed} if changed else {})},
     )
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea evaluation")

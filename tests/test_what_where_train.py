@@ -195,6 +195,18 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
         )
     )
     assert evaluated["noise"] == 0.75 and (out / "grid.csv").is_file()
+    assert evaluated["train_noise"] == 1.0 and evaluated["seed"] == 1234
+    # a model option changed at evaluation only, and a setting the model does not have
+    GlobalHydra.instance().clear()
+    changed = compose_config(
+        tmp_path, f"ckpt_path={best}", "+model.net.reencode_as_trained=true",
+        config_name="evaluate", output="as_trained",
+    )  # fmt: skip
+    assert evaluate(changed)["model_changes"] == ["model.net.reencode_as_trained=True"]
+    GlobalHydra.instance().clear()
+    unknown = compose_config(tmp_path, f"ckpt_path={best}", "+model.net.nothing=1", config_name="evaluate")
+    with pytest.raises(ConfigError, match=r"no setting \['model.net.nothing'\]"):
+        evaluate(unknown)
 
 
 def user_error(cfg) -> str:
