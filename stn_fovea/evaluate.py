@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -50,8 +51,7 @@ def model_changes(run: DictConfig, changes: DictConfig | None) -> list[str]:
     if not changes:
         return []
     flat = _flatten(OmegaConf.to_container(changes), "model")
-    missing = object()
-    unknown = [key for key in flat if OmegaConf.select(run, key, default=missing) is missing]
+    unknown = [key for key in flat if not _settable(run, key)]
     if unknown:
         raise ConfigError(
             f"this checkpoint's model has no setting {unknown}; see config_resolved.yaml of its run"
@@ -59,6 +59,23 @@ def model_changes(run: DictConfig, changes: DictConfig | None) -> list[str]:
     for key, value in flat.items():
         OmegaConf.update(run, key, value)
     return [f"{key}={value}" for key, value in flat.items()]
+
+
+def _settable(run: DictConfig, key: str) -> bool:
+    """The key exists in the run's config, or names an argument of the object its parent node builds (an
+    option added after the run was trained)."""
+    missing = object()
+    if OmegaConf.select(run, key, default=missing) is not missing:
+        return True
+    parent, _, name = key.rpartition(".")
+    target = OmegaConf.select(run, f"{parent}._target_", default=None)
+    if target is None:
+        return False
+    try:
+        parameters = inspect.signature(get_object(str(target))).parameters
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return False
+    return name in parameters
 
 
 def _flatten(node: Any, prefix: str) -> dict[str, Any]:

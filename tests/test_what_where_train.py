@@ -203,6 +203,16 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
         config_name="evaluate", output="as_trained",
     )  # fmt: skip
     assert evaluate(changed)["model_changes"] == ["model.net.reencode_as_trained=True"]
+    # a checkpoint written before the option existed: its model's constructor still takes it
+    older = torch.load(best, weights_only=False)
+    del older["stn_fovea"]["config"]["model"]["net"]["reencode_as_trained"]
+    torch.save(older, tmp_path / "older.ckpt")
+    GlobalHydra.instance().clear()
+    changed = compose_config(
+        tmp_path, f"ckpt_path={tmp_path / 'older.ckpt'}", "+model.net.reencode_as_trained=true",
+        config_name="evaluate", output="older",
+    )  # fmt: skip
+    assert evaluate(changed)["model_changes"] == ["model.net.reencode_as_trained=True"]
     GlobalHydra.instance().clear()
     unknown = compose_config(tmp_path, f"ckpt_path={best}", "+model.net.nothing=1", config_name="evaluate")
     with pytest.raises(ConfigError, match=r"no setting \['model.net.nothing'\]"):
