@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from stn_fovea.evaluation.reference import GRID_ECCENTRICITIES_128, grid_reference  # noqa: E402
+from stn_fovea.evaluation.reference import grid_reference, published_cell  # noqa: E402
 
 # two-sided 95 % quantiles of Student's t by degrees of freedom (1 .. 30); 1.96 beyond
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -134,13 +134,7 @@ def reference_value(
     model: str, noise: float, saccades: int | None, contrast: float, radius: float
 ) -> float | None:
     """The published accuracy of this cell, when the study measured it at this noise."""
-    curves = grid_reference(model, saccades, noise)
-    if curves is None or contrast not in curves:
-        return None
-    for index, published in enumerate(GRID_ECCENTRICITIES_128):
-        if abs(published - radius) < 0.01:
-            return curves[contrast][index]
-    return None
+    return published_cell(grid_reference(model, saccades, noise), contrast, radius)
 
 
 def aggregate(cells: Iterable[Cell]) -> list[Point]:

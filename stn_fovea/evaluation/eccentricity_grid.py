@@ -23,6 +23,7 @@ from stn_fovea.evaluation.reference import (
     ECCENTRICITY_GRID_MEANS_128,
     GRID_ECCENTRICITIES_128,
     grid_reference,
+    published_cell,
 )
 from stn_fovea.models.module import GlimpseModule
 
@@ -184,12 +185,8 @@ def csv_number(value: Tensor, template: str) -> str:
 
 def reference_cell(reference: Mapping[float, list[float]] | None, contrast: float, radius: float) -> str:
     """The reference's accuracy at this cell, when the study measured it ('' otherwise)."""
-    if reference is None or contrast not in reference:
-        return ""
-    for index, reference_radius in enumerate(GRID_ECCENTRICITIES_128):
-        if abs(reference_radius - radius) < 0.01:
-            return f"{reference[contrast][index]:.4f}"
-    return ""
+    published = published_cell(reference, contrast, radius)
+    return "" if published is None else f"{published:.4f}"
 
 
 GRID_COLUMNS = [

@@ -7,6 +7,8 @@ never ours.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 # 28x28, central (shift std 0) and general (shift std 15) test accuracy, contrast U(0.3, 0.7).
 CENTRAL_GENERAL_28 = {
     "stn": {"central": 0.8764, "general": 0.4261, "noise": 0.75},
@@ -120,6 +122,19 @@ def grid_reference(
     if saccades is not None:
         return WHAT_WHERE_GRID_128.get(saccades) if model == "what_where" else None
     return ECCENTRICITY_GRID_128.get(model)
+
+
+def published_cell(
+    curves: Mapping[float, Sequence[float]] | None, contrast: float, radius: float
+) -> float | None:
+    """The published accuracy at (contrast, radius) of a grid from :func:`grid_reference`, when the study
+    measured that cell (its radii are GRID_ECCENTRICITIES_128)."""
+    if curves is None or contrast not in curves:
+        return None
+    for index, published in enumerate(GRID_ECCENTRICITIES_128):
+        if abs(published - radius) < 0.01:
+            return curves[contrast][index]
+    return None
 
 
 # Tables of published accuracies per model, by the name an evaluator's config gives them.
