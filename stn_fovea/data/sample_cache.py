@@ -34,20 +34,18 @@ class SampleCache:
     def clear(self) -> None:
         self._slots.clear()
 
-    def encode(self, images: Tensor, sample_ids: Tensor, encoder: Callable[[Tensor], Tensor]) -> Tensor:
-        """``encoder(images)`` row by row, read from the cache where a sample id was seen before."""
+    def encode(self, inputs: Tensor, sample_ids: Tensor, encoder: Callable[[Tensor], Tensor]) -> Tensor:
+        """``encoder(inputs)`` row by row, read from the cache where a sample id was seen before."""
         ids = sample_ids.tolist()
         missing = [n for n, key in enumerate(ids) if key not in self._slots]
-        fresh = encoder(images[missing]).detach() if missing else None
+        fresh = encoder(inputs[missing]).detach() if missing else None
         if fresh is not None:
             if self._storage is None:
                 self._storage = fresh.new_empty((self.max_items, *fresh.shape[1:]))
-            room = list(dict.fromkeys(ids[m] for m in missing))[: self.max_items - len(self._slots)]
-            first = {ids[m]: row for row, m in reversed(list(enumerate(missing)))}  # a row per new id
-            for key in room:
-                slot = len(self._slots)
-                self._storage[slot] = fresh[first[key]]
-                self._slots[key] = slot
+            for row, n in enumerate(missing):  # the first row of each new id, while there is room
+                if ids[n] not in self._slots and len(self._slots) < self.max_items:
+                    self._storage[len(self._slots)] = fresh[row]
+                    self._slots[ids[n]] = len(self._slots)
         known = [n for n, key in enumerate(ids) if key in self._slots]
         template = fresh if fresh is not None else self._storage
         assert template is not None

@@ -4,8 +4,8 @@ the digit; the model saccades there (and again, k times) and the What net reads 
 
 Saccade k = 0 is the central crop (the control). The first prediction reads the whitened image (+0.5,
 clipped); each further one re-centres the original image on the fixation so far (fill 0.5, the disc
-moving with the image), whitens it without the +0.5 and clip, and predicts again: the reference's
-multi-saccade loop, quirks included.
+moving with the image), whitens it (by default without the +0.5 and clip, as the reference's code;
+``reencode_as_trained`` keeps them) and predicts again: the reference's multi-saccade loop.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class WhatWhere(nn.Module):
         fixations = [fixation]
         logits = where_logits
         for step in range(count):
-            if step > 0:  # re-centre on the fixation so far and encode again, without +0.5 and clip
+            if step > 0:  # re-centre on the fixation so far and encode again
                 moved = translate(image[:, 0], -fixation, fill=0.5).unsqueeze(1)
                 logits = self.where_net(self.encode(moved, recentre=self.reencode_as_trained))
             target = self.colliculus.cell_offsets[logits.argmax(dim=1)]
