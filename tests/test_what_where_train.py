@@ -196,23 +196,23 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
     )
     assert evaluated["noise"] == 0.75 and (out / "grid.csv").is_file()
     assert evaluated["train_noise"] == 1.0 and evaluated["seed"] == 1234
+
     # a model option changed at evaluation only, and a setting the model does not have
-    GlobalHydra.instance().clear()
-    changed = compose_config(
-        tmp_path, f"ckpt_path={best}", "+model.net.reencode_as_trained=true",
-        config_name="evaluate", output="as_trained",
-    )  # fmt: skip
-    assert evaluate(changed)["model_changes"] == ["model.net.reencode_as_trained=True"]
+    def as_trained(checkpoint: Path, output: str) -> dict:
+        GlobalHydra.instance().clear()
+        option = "+model.net.reencode_as_trained=true"
+        return evaluate(
+            compose_config(tmp_path, f"ckpt_path={checkpoint}", option, config_name="evaluate", output=output)
+        )
+
+    assert as_trained(best, "as_trained")["model_changes"] == ["model.net.reencode_as_trained=True"]
     # a checkpoint written before the option existed: its model's constructor still takes it
     older = torch.load(best, weights_only=False)
     del older["stn_fovea"]["config"]["model"]["net"]["reencode_as_trained"]
     torch.save(older, tmp_path / "older.ckpt")
-    GlobalHydra.instance().clear()
-    changed = compose_config(
-        tmp_path, f"ckpt_path={tmp_path / 'older.ckpt'}", "+model.net.reencode_as_trained=true",
-        config_name="evaluate", output="older",
-    )  # fmt: skip
-    assert evaluate(changed)["model_changes"] == ["model.net.reencode_as_trained=True"]
+    assert as_trained(tmp_path / "older.ckpt", "older")["model_changes"] == [
+        "model.net.reencode_as_trained=True"
+    ]
     GlobalHydra.instance().clear()
     unknown = compose_config(tmp_path, f"ckpt_path={best}", "+model.net.nothing=1", config_name="evaluate")
     with pytest.raises(ConfigError, match=r"no setting \['model.net.nothing'\]"):
