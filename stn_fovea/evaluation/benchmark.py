@@ -39,7 +39,7 @@ COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci
 class Cell:
     """One grid cell of one evaluated run."""
 
-    label: str  # the experiment, or the model when none was named
+    label: str  # the experiment (or the model when none was named) and its evaluation-time options
     model: str
     noise: float
     train_noise: float
@@ -102,7 +102,7 @@ def read_cells(metrics_path: Path) -> list[Cell]:
     if not grid.is_file():
         return []
     model, noise, seed = str(metrics["model"]), float(metrics["noise"]), metrics.get("seed")
-    label = str(metrics.get("experiment") or model)
+    label = str(metrics.get("experiment") or model) + changes_suffix(metrics.get("model_changes") or [])
     train_noise = float(metrics.get("train_noise", noise))
     trained = metrics.get("train_contrast") or []
     fixed = float(trained[0]) if len(trained) == 2 and trained[0] == trained[1] else None
@@ -128,6 +128,17 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                 )
             )
     return cells
+
+
+def changes_suffix(changes: Sequence[str]) -> str:
+    """How a curve names the evaluation-time model options it was read with (``+model.<key>=<value>``):
+    "model.net.reencode_as_trained=True" -> " +reencode_as_trained", any other value kept after "="."""
+    suffix = ""
+    for change in changes:
+        key, _, value = change.partition("=")
+        name = key.rsplit(".", 1)[-1]
+        suffix += f" +{name}" if value == "True" else f" +{name}={value}"
+    return suffix
 
 
 def reference_value(
