@@ -66,8 +66,9 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
         runs / "stn1" / "eval_noise1.0", "stn128", 1, 1.0, [0.3, 0.7], [("", 0.7, 4.444, 0.6, 100)], 0.75
     )
     # the 0.7 net read with an evaluation-time option is a curve of its own, not a repeat of its seed
+    option = ["model.net.reencode_as_trained=True"]
     write_grid_run(runs / "ww07" / "eval_as_trained", "what_where", 1, 1.0, [0.7, 0.7],
-                   [(2, 0.7, 4.444, 0.875, 8)], model_changes=["model.net.reencode_as_trained=True"])  # fmt: skip
+                   [(2, 0.7, 4.444, 0.875, 8)], model_changes=option)  # fmt: skip
     # a copy of seed 1 is not a third seed
     write_grid_run(runs / "zz_copy" / "eval", "stn128", 1, 0.75, [0.3, 0.7], [("", 0.7, 4.444, 0.1, 100)])
     out = tmp_path / "bench"
