@@ -4,13 +4,16 @@ Numbers come from wall-clock timing of repeated calls after a warm-up, synchroni
 - generators: our batched torch recipes (28x28 and 128x128), and the reference per-sample numpy +
   MotionClouds 128x128 pipeline (when MotionClouds is installed) as the yardstick;
 - training steps: render a batch from raw digits on the device, forward, backward, optimiser step;
-  the epoch time is 55,000 training digits at that rate (validation not included).
+  the epoch time is 55,000 training digits at that rate (validation not included);
+- Adam steps of an MLP (What/Where's Where net by default) with torch's three implementations
+  (for-loop, foreach, fused): the optimiser is half of a Where-net training step on a CPU.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 
 import hydra
@@ -115,6 +118,25 @@ def bench_training_step(
     return samples_per_second(step, batch, device, min_seconds)
 
 
+ADAM_IMPLEMENTATIONS = {
+    "for-loop": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+}
+
+
+def bench_adam_step(
+    sizes: Sequence[int], implementation: str, device: torch.device, min_seconds: float
+) -> float:
+    """Adam steps per second on the parameters of an MLP with layer ``sizes``, gradients set once."""
+    layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
+    params = [p for layer in layers for p in layer.to(device).parameters()]
+    for param in params:
+        param.grad = torch.randn_like(param)
+    optimizer = torch.optim.Adam(params, lr=1e-4, **ADAM_IMPLEMENTATIONS[implementation])
+    return samples_per_second(optimizer.step, 1, device, min_seconds)
+
+
 def devices(choice: str) -> list[torch.device]:
     if choice == "auto":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -183,6 +205,15 @@ def run(cfg: DictConfig) -> Table:
                     f"{EPOCH_DIGITS / rate:,.0f} s",
                     "incl. rendering" + (f"; {options}" if options else ""),
                 )
+        if cfg.adam_mlp:
+            sizes = [int(size) for size in cfg.adam_mlp]
+            count = sum(a * b + b for a, b in itertools.pairwise(sizes))
+            for implementation in ADAM_IMPLEMENTATIONS:
+                rate = bench_adam_step(sizes, implementation, device, cfg.min_seconds)
+                table.add_row(
+                    f"Adam step ({implementation})", name, "", f"{rate:,.1f}", "",
+                    f"steps/s, MLP {'-'.join(map(str, sizes))} ({count / 1e6:.1f} M parameters)",
+                )  # fmt: skip
     return table
 
 

@@ -18,6 +18,7 @@ def test_bench_times_generators_reference_pipeline_and_a_128_model(compose_train
         "batch_size=20",
         "min_seconds=0.05",
         "device=cpu",
+        "adam_mlp=[30,20,5]",
         config_name="bench",
     )
     GlobalHydra.instance().clear()
@@ -26,6 +27,8 @@ def test_bench_times_generators_reference_pipeline_and_a_128_model(compose_train
     labels = [str(label) for label in table.columns[0]._cells]
     rates = [str(rate) for rate in table.columns[3]._cells]
     assert "generator mnist128" in labels and "train step polo_atn" in labels
+    assert {"Adam step (for-loop)", "Adam step (foreach)", "Adam step (fused)"} <= set(labels)
+    assert "MLP 30-20-5 (0.0 M parameters)" in str(table.columns[5]._cells[-1])
     if importlib.util.find_spec("MotionClouds"):
         assert labels[0] == "reference numpy+MotionClouds 128"
     assert all(float(rate.replace(",", "")) > 0 for rate in rates)
