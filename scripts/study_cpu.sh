@@ -28,11 +28,14 @@ train() {  # train DIR ARGS...: one run, unless DIR/eval/metrics.json exists; re
   "$PY" -m stn_fovea.train "$@" "${TRAIN_ARGS[@]}" "${resume[@]}" hydra.run.dir="$dir"
 }
 
+evaluate_into() {  # evaluate_into DIR OUT ARGS...: the run's best checkpoint evaluated into DIR/OUT
+  local dir=$1 out=$2; shift 2
+  if [[ -f $dir/$out/metrics.json ]]; then echo "done: $dir/$out"; return; fi
+  "$PY" -m stn_fovea.evaluate ckpt_path="$(best "$dir")" "$@" "${EVAL_ARGS[@]}" hydra.run.dir="$dir/$out"
+}
+
 evaluate_at() {  # evaluate_at DIR NOISE: the run's evaluators at another noise, into DIR/eval_noise<NOISE>
-  local dir=$1 noise=$2
-  if [[ -f $dir/eval_noise$noise/metrics.json ]]; then echo "done: $dir at noise $noise"; return; fi
-  "$PY" -m stn_fovea.evaluate ckpt_path="$(best "$dir")" noise="$noise" "${EVAL_ARGS[@]}" \
-    hydra.run.dir="$dir/eval_noise$noise"
+  evaluate_into "$1" "eval_noise$2" noise="$2"
 }
 
 best() {  # the checkpoint the run's evaluation read (its best by the validation set)
@@ -48,6 +51,9 @@ for seed in $WW_SEEDS; do
       seed="$seed" trainer.max_epochs=$epochs model.what_ckpt="$(best "$STUDY/what_robust")"
     evaluate_at "$STUDY/what_where/c${contrast}_s$seed" 0.75
   done
+done
+for contrast in $CONTRASTS; do  # saccades 2..5 re-encoded as in training, beside the reference's way
+  evaluate_into "$STUDY/what_where/c${contrast}_s${WW_SEEDS%% *}" eval_as_trained +model.net.reencode_as_trained=true
 done
 for seed in $ATN_SEEDS; do
   train "$STUDY/peripheral_atn/s$seed" experiment=peripheral_atn_cpu seed="$seed"
