@@ -56,8 +56,23 @@ def command_line_overrides() -> list[str]:
 
 
 def run_info(run: DictConfig) -> dict[str, Any]:
-    """What metrics.json says of the run behind a model: seed, experiment, training noise."""
-    return {"seed": run.get("seed"), "experiment": run.get("experiment_name"), "train_noise": run.data.noise}
+    """What metrics.json says of the run behind a model: seed, experiment, training noise and the
+    length of its schedule (runs of one experiment are pooled over seeds only at the same length)."""
+    return {
+        "seed": run.get("seed"),
+        "experiment": run.get("experiment_name"),
+        "train_noise": run.data.noise,
+        "train_epochs": schedule_epochs(run),
+    }
+
+
+def schedule_epochs(run: DictConfig, curriculum: Curriculum | None = None) -> int:
+    """The epochs a run trains for: trainer.max_epochs, else its curriculum's length, else the default."""
+    if run.trainer.get("max_epochs"):
+        return int(run.trainer.max_epochs)
+    if curriculum is None and run.get("curriculum") and run.curriculum.get("_target_"):
+        curriculum = instantiate(run.curriculum)
+    return curriculum.total_epochs if curriculum else DEFAULT_EPOCHS_WITHOUT_CURRICULUM
 
 
 def build_data(cfg: DictConfig) -> NoisyMNIST:
@@ -152,9 +167,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks.append(curriculum)
     callbacks.append(StoreRunConfig(resolved))
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))
-    max_epochs = cfg.trainer.get("max_epochs") or (
-        curriculum.total_epochs if curriculum else DEFAULT_EPOCHS_WITHOUT_CURRICULUM
-    )
+    max_epochs = schedule_epochs(cfg, curriculum)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, max_epochs=max_epochs)
     for logger in loggers:
         logger.log_hyperparams(_flat(resolved))

@@ -69,6 +69,11 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     option = ["model.net.reencode_as_trained=True"]
     write_grid_run(runs / "ww07" / "eval_as_trained", "what_where", 1, 1.0, [0.7, 0.7],
                    [(2, 0.7, 4.444, 0.875, 8)], model_changes=option)  # fmt: skip
+    # What/Where seed 2 trained for 25 epochs, not the 60 of seed 1: another curve, not a second seed
+    for seed, epochs, accuracy in ((1, 60, 0.5), (2, 25, 0.25)):
+        cells = [(1, 0.7, 4.444, accuracy, 100)]
+        write_grid_run(runs / f"ww_pe{seed}" / "eval", "what_where", seed, 1.0, [0.7, 0.7], cells,
+                       experiment="ww_epochs", train_epochs=epochs)  # fmt: skip
     # a copy of seed 1 is not a third seed
     write_grid_run(runs / "zz_copy" / "eval", "stn128", 1, 0.75, [0.3, 0.7], [("", 0.7, 4.444, 0.1, 100)])
     out = tmp_path / "bench"
@@ -81,7 +86,10 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
         ("what_where", "1.0", "0.7", "1"),
         ("what_where", "1.0", "0.3", "1"),
         ("what_where +reencode_as_trained", "1.0", "0.7", "2"),
+        ("ww_epochs (60 epochs)", "1.0", "0.7", "1"),
+        ("ww_epochs (25 epochs)", "1.0", "0.7", "1"),
     }
+    assert float(every["ww_epochs (25 epochs)", "1.0", "0.7", "1"]["mean"]) == 0.25
     assert float(every["what_where +reencode_as_trained", "1.0", "0.7", "2"]["mean"]) == 0.875
     assert every["stn128", "1.0", "0.7", ""]["reference"] == ""  # the study measured at 0.75
     rows = {(m, c, k): row for (m, noise, c, k), row in every.items() if (m, noise) != ("stn128", "1.0")}

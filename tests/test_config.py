@@ -10,7 +10,7 @@ import stn_fovea.resolvers
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.module import GlimpseModule
-from stn_fovea.train import build_data, build_model
+from stn_fovea.train import build_data, build_model, run_info
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 stn_fovea.resolvers.register()
@@ -106,7 +106,8 @@ def test_128_reference_protocols_have_the_published_schedules(
     assert (cfg.optimizer.lr, cfg.optimizer.momentum) == (lr, 0.0)
     assert (cfg.scheduler.step_size, cfg.scheduler.gamma) == (step_size, gamma)
     curriculum = instantiate(cfg.curriculum)
-    assert curriculum.total_epochs == 110
+    assert curriculum.total_epochs == 110 == run_info(cfg)["train_epochs"]  # what metrics.json records
+    assert run_info(compose_train(f"experiment={experiment}", "trainer.max_epochs=3"))["train_epochs"] == 3
     stds = [stage["eccentricity_std_px"] for stage in curriculum.stages]
     assert stds == pytest.approx([40 * k / 9 for k in range(1, 10)] + [40.0, 40.0], abs=1e-4)
     contrasts = [stage["contrast"] for stage in curriculum.stages]

@@ -197,7 +197,7 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
         )
     )
     assert evaluated["noise"] == 0.75 and (out / "grid.csv").is_file()
-    assert evaluated["train_noise"] == 1.0 and evaluated["seed"] == 1234
+    assert evaluated["train_noise"] == 1.0 and evaluated["seed"] == 1234 and evaluated["train_epochs"] == 2
 
     # a model option changed at evaluation only, and a setting the model does not have
     def as_trained(checkpoint: Path, output: str) -> dict:

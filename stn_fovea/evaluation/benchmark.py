@@ -16,7 +16,7 @@ import math
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -50,6 +50,7 @@ class Cell:
     digits: int
     seed: int | None
     run: str
+    epochs: int | None = None  # the length of the run's training schedule, when metrics.json says
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                     digits=int(row["digits"]),
                     seed=None if seed is None else int(seed),
                     run=str(metrics_path.parent),
+                    epochs=metrics.get("train_epochs"),
                 )
             )
     return cells
@@ -148,12 +150,27 @@ def reference_value(
     return published_cell(grid_reference(model, saccades, noise), contrast, radius)
 
 
+def name_schedules(cells: Iterable[Cell]) -> list[Cell]:
+    """Runs of one experiment trained for different numbers of epochs are not seeds of one protocol:
+    where an experiment's runs differ in length, each curve's name gets its length ("(25 epochs)")."""
+    listed = list(cells)
+    lengths: dict[str, set[int | None]] = defaultdict(set)
+    for cell in listed:
+        lengths[cell.label].add(cell.epochs)
+    return [
+        replace(cell, label=f"{cell.label} ({cell.epochs or '?'} epochs)")
+        if len(lengths[cell.label]) > 1
+        else cell
+        for cell in listed
+    ]
+
+
 def aggregate(cells: Iterable[Cell]) -> list[Point]:
-    """One point per (experiment or model, evaluation and training noise, saccades, contrast,
-    eccentricity), over the runs that measured it. Two runs with the same seed in one group are not
-    independent samples: the first is kept and the others are named on stderr."""
+    """One point per (experiment or model and its schedule's length, evaluation and training noise,
+    saccades, contrast, eccentricity), over the runs that measured it. Two runs with the same seed in
+    one group are not independent samples: the first is kept and the others are named on stderr."""
     groups: dict[tuple, dict[int | str, Cell]] = defaultdict(dict)
-    for cell in cells:
+    for cell in name_schedules(cells):
         key = (
             cell.label,
             cell.model,
