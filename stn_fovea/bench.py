@@ -6,7 +6,8 @@ Numbers come from wall-clock timing of repeated calls after a warm-up, synchroni
 - training steps: render a batch from raw digits on the device, forward, backward, optimiser step;
   the epoch time is 55,000 training digits at that rate (validation not included);
 - Adam steps of an MLP (What/Where's Where net by default) with torch's three implementations
-  (for-loop, foreach, fused): the optimiser is half of a Where-net training step on a CPU.
+  (for-loop, foreach, fused), and with half the units dead (zero gradients, denormal moments) with and
+  without flush_denormal: the optimiser was half of a Where-net training step on a CPU.
 """
 
 from __future__ import annotations
@@ -126,15 +127,32 @@ ADAM_IMPLEMENTATIONS = {
 
 
 def bench_adam_step(
-    sizes: Sequence[int], implementation: str, device: torch.device, min_seconds: float
+    sizes: Sequence[int],
+    implementation: str,
+    device: torch.device,
+    min_seconds: float,
+    dead: float = 0.0,
+    flush_denormal: bool = False,
 ) -> float:
-    """Adam steps per second on the parameters of an MLP with layer ``sizes``, gradients set once."""
+    """Adam steps per second on the parameters of an MLP with layer ``sizes``, gradients set once. A
+    ``dead`` fraction of each gradient is zero and its moments start denormal (1e-39), as dead ReLU
+    units leave them; ``flush_denormal`` computes with denormals as 0 (torch.set_flush_denormal)."""
     layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
     params = [p for layer in layers for p in layer.to(device).parameters()]
+    generator = torch.Generator().manual_seed(0)
     for param in params:
-        param.grad = torch.randn_like(param)
+        param.grad = torch.randn(param.shape, generator=generator).to(device)
     optimizer = torch.optim.Adam(params, lr=1e-4, **ADAM_IMPLEMENTATIONS[implementation])
-    return samples_per_second(optimizer.step, 1, device, min_seconds)
+    optimizer.step()
+    for param in params:
+        mask = (torch.rand(param.shape, generator=generator) < dead).to(device)
+        param.grad[mask] = 0.0
+        optimizer.state[param]["exp_avg"][mask] = 1e-39
+    torch.set_flush_denormal(flush_denormal)
+    try:
+        return samples_per_second(optimizer.step, 1, device, min_seconds)
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def devices(choice: str) -> list[torch.device]:
@@ -208,11 +226,15 @@ def run(cfg: DictConfig) -> Table:
         if cfg.adam_mlp:
             sizes = [int(size) for size in cfg.adam_mlp]
             count = sum(a * b + b for a, b in itertools.pairwise(sizes))
-            for implementation in ADAM_IMPLEMENTATIONS:
-                rate = bench_adam_step(sizes, implementation, device, cfg.min_seconds)
+            cases = [(i, 0.0, False) for i in ADAM_IMPLEMENTATIONS] + [
+                (i, 0.5, flush) for i in ("foreach", "fused") for flush in (False, True)
+            ]
+            for implementation, dead, flush in cases:
+                rate = bench_adam_step(sizes, implementation, device, cfg.min_seconds, dead, flush)
+                state = f", {dead:.0%} dead" + (", flush_denormal" if flush else "") if dead else ""
                 table.add_row(
-                    f"Adam step ({implementation})", name, "", f"{rate:,.1f}", "",
-                    f"steps/s, MLP {'-'.join(map(str, sizes))} ({count / 1e6:.1f} M parameters)",
+                    f"Adam step ({implementation}{state})", name, "", f"{rate:,.1f}", "",
+                    f"steps/s; MLP {'-'.join(map(str, sizes))}, {count / 1e6:.1f} M params",
                 )  # fmt: skip
     return table
 

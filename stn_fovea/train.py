@@ -153,6 +153,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("ckpt_path"):
         read_checkpoint(cfg.ckpt_path)
     L.seed_everything(cfg.seed, workers=True)
+    torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
 
     datamodule = build_data(cfg)
     module = build_model(cfg, datamodule)

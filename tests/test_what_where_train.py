@@ -159,11 +159,26 @@ def what_where_config(root: Path, *overrides: str):
     )  # fmt: skip
 
 
-def test_train_what_where_trains_the_where_net_and_measures_each_number_of_saccades(what_run, tmp_path):
+@pytest.fixture
+def denormals_restored():
+    """train() sets torch's process-wide flush-denormal mode: back to torch's default after the test."""
+    yield
+    torch.set_flush_denormal(False)
+
+
+def denormals_flushed() -> bool:
+    return (torch.tensor([1e-39]) * 2.0).item() == 0.0
+
+
+def test_train_what_where_trains_the_where_net_and_measures_each_number_of_saccades(
+    what_run, tmp_path, denormals_restored
+):
     cfg = what_where_config(tmp_path, f"model.what_ckpt={what_run}")
     assert what_where_config(tmp_path, "data.contrast=0.3").evaluators.eccentricity_grid.contrasts == [0.3]
     assert cfg.data.noise == 1.0 and cfg.curriculum._target_ is None and cfg.optimizer.lr == 1e-4
+    assert not denormals_flushed()
     train(cfg)
+    assert denormals_flushed()  # model=what_where's flush_denormal: dead units' Adam moments stay fast
     run = Path(cfg.paths.output_dir)
     best = next((run / "checkpoints").glob("best-*.ckpt"))
     weights = read_checkpoint(best)["state_dict"]
