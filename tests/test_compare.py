@@ -115,3 +115,5 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     assert (out / "benchmark.png").stat().st_size > 10_000
     printed = capsys.readouterr()
     assert table in printed.out and "repeats seed 1" in printed.err
+    assert "stn_fovea runs" not in printed.out  # the wide per-run table is a file here
+    assert len(list(csv.DictReader((out / "runs.csv").open()))) == 9  # every run folder above
