@@ -6,8 +6,9 @@ Numbers come from wall-clock timing of repeated calls after a warm-up, synchroni
 - training steps: render a batch from raw digits on the device, forward, backward, optimiser step;
   the epoch time is 55,000 training digits at that rate (validation not included);
 - Adam steps of an MLP (What/Where's Where net by default) with torch's three implementations
-  (for-loop, foreach, fused), and with half the units dead (zero gradients, denormal moments) with and
-  without flush_denormal: the optimiser was half of a Where-net training step on a CPU.
+  (for-loop, foreach, fused), and with half the entries dead (zero gradients, denormal moments, as
+  dead ReLU units leave them) with and without flush_denormal (CPU only; it applies to threads started
+  after it is set, so time these with threads=1): the optimiser was half of a Where-net training step.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def bench_adam_step(
     flush_denormal: bool = False,
 ) -> float:
     """Adam steps per second on the parameters of an MLP with layer ``sizes``, gradients set once. A
-    ``dead`` fraction of each gradient is zero and its moments start denormal (1e-39), as dead ReLU
-    units leave them; ``flush_denormal`` computes with denormals as 0 (torch.set_flush_denormal)."""
+    ``dead`` fraction of the entries has zero gradients and denormal moments (1e-39: the first moment
+    decays to 0 within ~150 steps, the second one stays), as dead ReLU units leave them;
+    ``flush_denormal`` computes with denormals as 0 (torch.set_flush_denormal)."""
     layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
     params = [p for layer in layers for p in layer.to(device).parameters()]
     generator = torch.Generator().manual_seed(0)
@@ -147,7 +149,8 @@ def bench_adam_step(
     for param in params:
         mask = (torch.rand(param.shape, generator=generator) < dead).to(device)
         param.grad[mask] = 0.0
-        optimizer.state[param]["exp_avg"][mask] = 1e-39
+        for moment in ("exp_avg", "exp_avg_sq"):
+            optimizer.state[param][moment][mask] = 1e-39
     torch.set_flush_denormal(flush_denormal)
     try:
         return samples_per_second(optimizer.step, 1, device, min_seconds)

@@ -6,8 +6,8 @@ eccentricities per contrast and the reference's means; ``--csv FILE`` writes the
 
 ``--out DIR`` writes the study's benchmark (stn_fovea.evaluation.benchmark) instead: benchmark.csv
 (every grid cell, mean over seeds and 95 % interval, the reference beside it), benchmark.md (the means
-over eccentricities, 80 columns wide, the one table printed), benchmark.png (a panel per noise and
-contrast) and runs.csv (the per-run table above).
+over eccentricities, within 80 columns for plain model names; the one table printed), benchmark.png (a
+panel per noise and contrast) and runs.csv (the per-run table above).
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stn_fovea.compare", description=__doc__)
     parser.add_argument("folders", nargs="+", type=Path, help="run folders (searched for metrics.json)")
     parser.add_argument("--csv", type=Path, help="also write the table to this CSV file")
-    parser.add_argument("--out", type=Path, help="write benchmark.csv, benchmark.md and benchmark.png here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write benchmark.csv, .md, .png and runs.csv here (prints only the benchmark)",
+    )
     parser.add_argument(
         "--saccades", type=int, default=1, help="the curve of a model that saccades in benchmark.png (1)"
     )
@@ -83,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     columns = list(dict.fromkeys(key for r in rows for key in r))
     if args.out:  # the benchmark's 80-column table is printed; the wide per-run table goes to runs.csv
         args.out.mkdir(parents=True, exist_ok=True)
-        write_rows(rows, columns, args.out / "runs.csv")
+        for path in (args.out / "runs.csv", args.csv):
+            if path:
+                write_rows(rows, columns, path)
         return write_benchmark(paths, args.out, args.saccades)
     table = Table(title="stn_fovea runs")
     for column in columns:

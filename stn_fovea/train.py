@@ -62,7 +62,7 @@ def run_info(run: DictConfig) -> dict[str, Any]:
         "seed": run.get("seed"),
         "experiment": run.get("experiment_name"),
         "train_noise": run.data.noise,
-        "train_epochs": schedule_epochs(run),
+        "train_epochs": epochs if (epochs := schedule_epochs(run)) > 0 else None,  # -1: unbounded
     }
 
 

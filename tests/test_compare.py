@@ -2,6 +2,7 @@ import csv
 import json
 
 from stn_fovea.compare import main
+from stn_fovea.evaluation.benchmark import changes_suffix
 
 
 def write_metrics(folder, model, central, general):
@@ -69,11 +70,14 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     option = ["model.net.reencode_as_trained=True"]
     write_grid_run(runs / "ww07" / "eval_as_trained", "what_where", 1, 1.0, [0.7, 0.7],
                    [(2, 0.7, 4.444, 0.875, 8)], model_changes=option)  # fmt: skip
-    # What/Where seed 2 trained for 25 epochs, not the 60 of seed 1: another curve, not a second seed
-    for seed, epochs, accuracy in ((1, 60, 0.5), (2, 25, 0.25)):
+    # What/Where seed 2 trained for 25 epochs, not the 60 of seed 1: another curve, not a second seed;
+    # seed 3's metrics.json predates train_epochs: its run's config_resolved.yaml says 60
+    for seed, epochs, accuracy in ((1, 60, 0.5), (2, 25, 0.25), (3, None, 0.7)):
         cells = [(1, 0.7, 4.444, accuracy, 100)]
+        length = {"train_epochs": epochs} if epochs else {"checkpoint": str(runs / "ww_pe3" / "c" / "b.ckpt")}
         write_grid_run(runs / f"ww_pe{seed}" / "eval", "what_where", seed, 1.0, [0.7, 0.7], cells,
-                       experiment="ww_epochs", train_epochs=epochs)  # fmt: skip
+                       experiment="ww_epochs", **length)  # fmt: skip
+    (runs / "ww_pe3" / "config_resolved.yaml").write_text("trainer:\n  max_epochs: 60\n")
     # a copy of seed 1 is not a third seed
     write_grid_run(runs / "zz_copy" / "eval", "stn128", 1, 0.75, [0.3, 0.7], [("", 0.7, 4.444, 0.1, 100)])
     out = tmp_path / "bench"
@@ -90,6 +94,7 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
         ("ww_epochs (25 epochs)", "1.0", "0.7", "1"),
     }
     assert float(every["ww_epochs (25 epochs)", "1.0", "0.7", "1"]["mean"]) == 0.25
+    assert every["ww_epochs (60 epochs)", "1.0", "0.7", "1"]["seeds"] == "2"  # seeds 1 and 3
     assert float(every["what_where +reencode_as_trained", "1.0", "0.7", "2"]["mean"]) == 0.875
     assert every["stn128", "1.0", "0.7", ""]["reference"] == ""  # the study measured at 0.75
     rows = {(m, c, k): row for (m, noise, c, k), row in every.items() if (m, noise) != ("stn128", "1.0")}
@@ -116,4 +121,9 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     printed = capsys.readouterr()
     assert table in printed.out and "repeats seed 1" in printed.err
     assert "stn_fovea runs" not in printed.out  # the wide per-run table is a file here
-    assert len(list(csv.DictReader((out / "runs.csv").open()))) == 9  # every run folder above
+    assert len(list(csv.DictReader((out / "runs.csv").open()))) == 10  # every run folder above
+
+
+def test_a_curve_names_its_options_in_sorted_order_and_in_full_where_their_names_clash():
+    options = ["model.net.z=True", "model.b.x=2", "model.a.x=True"]
+    assert changes_suffix(options) == " +model.a.x +model.b.x=2 +z"

@@ -23,6 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from stn_fovea.evaluation.reference import grid_reference, published_cell  # noqa: E402
 
@@ -126,20 +127,39 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                     digits=int(row["digits"]),
                     seed=None if seed is None else int(seed),
                     run=str(metrics_path.parent),
-                    epochs=metrics.get("train_epochs"),
+                    epochs=train_epochs(metrics),
                 )
             )
     return cells
 
 
+def train_epochs(metrics: dict) -> int | None:
+    """The length of the run's training schedule: metrics.json's ``train_epochs``, or for a run
+    evaluated before that was recorded, trainer.max_epochs of the config_resolved.yaml beside its
+    checkpoint (None when neither says)."""
+    if "train_epochs" in metrics:
+        return metrics["train_epochs"]
+    checkpoint = Path(str(metrics.get("checkpoint") or ""))
+    if (
+        len(checkpoint.parents) < 2
+        or not (config := checkpoint.parents[1] / "config_resolved.yaml").is_file()
+    ):
+        return None
+    epochs = OmegaConf.load(config).get("trainer", {}).get("max_epochs")
+    return int(epochs) if epochs and epochs > 0 else None
+
+
 def changes_suffix(changes: Sequence[str]) -> str:
-    """How a curve names the evaluation-time model options it was read with (``+model.<key>=<value>``):
-    "model.net.reencode_as_trained=True" -> " +reencode_as_trained", any other value kept after "="."""
+    """How a curve names the evaluation-time model options it was read with (``+model.<key>=<value>``),
+    in sorted order: "model.net.reencode_as_trained=True" -> " +reencode_as_trained", other values
+    kept after "="; the full key where two options end in the same name."""
+    keys = [change.partition("=")[0] for change in changes]
+    names = [key.rsplit(".", 1)[-1] for key in keys]
     suffix = ""
-    for change in changes:
-        key, _, value = change.partition("=")
-        name = key.rsplit(".", 1)[-1]
-        suffix += f" +{name}" if value == "True" else f" +{name}={value}"
+    for key, name, change in sorted(zip(keys, names, changes, strict=True)):
+        value = change.partition("=")[2]
+        shown = name if names.count(name) == 1 else key
+        suffix += f" +{shown}" if value == "True" else f" +{shown}={value}"
     return suffix
 
 
@@ -243,7 +263,8 @@ def _short(value: float) -> str:
 def markdown_table(points: Sequence[Point]) -> str:
     """Means over eccentricities per contrast, with the mean half-width of their 95 % intervals: one row
     per curve of the benchmark and evaluation noise, each followed by the reference's row where it has
-    one; rows stay within 80 characters for the study's names."""
+    one; rows stay within 80 characters for plain model names (an option or a schedule length in a
+    name widens them)."""
     rows: dict[tuple[str, float], dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
     for p in points:
         rows[curve_label(p), p.noise][p.contrast].append(p)
