@@ -135,8 +135,8 @@ def read_cells(metrics_path: Path) -> list[Cell]:
 
 def train_epochs(metrics: dict) -> int | None:
     """The length of the run's training schedule: metrics.json's ``train_epochs``, or for a run
-    evaluated before that was recorded, trainer.max_epochs of the config_resolved.yaml beside its
-    checkpoint (None when neither says)."""
+    evaluated before that was recorded, the schedule of the config_resolved.yaml beside its checkpoint
+    (None when neither says)."""
     if "train_epochs" in metrics:
         return metrics["train_epochs"]
     checkpoint = Path(str(metrics.get("checkpoint") or ""))
@@ -145,8 +145,10 @@ def train_epochs(metrics: dict) -> int | None:
         or not (config := checkpoint.parents[1] / "config_resolved.yaml").is_file()
     ):
         return None
-    epochs = OmegaConf.load(config).get("trainer", {}).get("max_epochs")
-    return int(epochs) if epochs and epochs > 0 else None
+    from stn_fovea.train import schedule_epochs  # here: compare needs Lightning only for old runs
+
+    epochs = schedule_epochs(OmegaConf.load(config))  # type: ignore[arg-type]
+    return epochs if epochs > 0 else None
 
 
 def changes_suffix(changes: Sequence[str]) -> str:
