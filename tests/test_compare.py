@@ -2,7 +2,7 @@ import csv
 import json
 
 from stn_fovea.compare import main
-from stn_fovea.evaluation.benchmark import changes_suffix
+from stn_fovea.evaluation.benchmark import Point, changes_suffix, curve_style
 
 
 def write_metrics(folder, model, central, general):
@@ -127,3 +127,15 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
 def test_a_curve_names_its_options_in_sorted_order_and_in_full_where_their_names_clash():
     options = ["model.net.z=True", "model.b.x=2", "model.a.x=True"]
     assert changes_suffix(options) == " +model.a.x +model.b.x=2 +z"
+
+
+def test_a_model_keeps_its_colour_in_every_panel_and_is_dotted_where_read_at_another_noise():
+    def point(label, noise, train_noise):
+        return Point(
+            label, "m", noise, train_noise, None, 0.7, 4.444, 0.5, 0.4, 0.6, 1, "digits", 100, None, ()
+        )
+
+    labels = ["a", "b"]
+    own, other = curve_style(point("b", 0.75, 0.75), labels), curve_style(point("b", 1.0, 0.75), labels)
+    assert own[0] == other[0] != curve_style(point("a", 1.0, 1.0), labels)[0]
+    assert (own[1], other[1]) == ("o-", "s:")
