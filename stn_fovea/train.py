@@ -62,8 +62,14 @@ def run_info(run: DictConfig) -> dict[str, Any]:
         "seed": run.get("seed"),
         "experiment": run.get("experiment_name"),
         "train_noise": run.data.noise,
-        "train_epochs": epochs if (epochs := schedule_epochs(run)) > 0 else None,  # -1: unbounded
+        "train_epochs": recorded_epochs(run),
     }
+
+
+def recorded_epochs(run: DictConfig) -> int | None:
+    """The schedule's length as metrics.json records it: None for an unbounded one (max_epochs -1)."""
+    epochs = schedule_epochs(run)
+    return epochs if epochs > 0 else None
 
 
 def schedule_epochs(run: DictConfig, curriculum: Curriculum | None = None) -> int:

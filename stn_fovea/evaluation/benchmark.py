@@ -108,6 +108,7 @@ def read_cells(metrics_path: Path) -> list[Cell]:
     train_noise = float(metrics.get("train_noise", noise))
     trained = metrics.get("train_contrast") or []
     fixed = float(trained[0]) if len(trained) == 2 and trained[0] == trained[1] else None
+    epochs = train_epochs(metrics)
     cells = []
     with grid.open() as handle:
         for row in csv.DictReader(handle):
@@ -127,7 +128,7 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                     digits=int(row["digits"]),
                     seed=None if seed is None else int(seed),
                     run=str(metrics_path.parent),
-                    epochs=train_epochs(metrics),
+                    epochs=epochs,
                 )
             )
     return cells
@@ -145,10 +146,9 @@ def train_epochs(metrics: dict) -> int | None:
         or not (config := checkpoint.parents[1] / "config_resolved.yaml").is_file()
     ):
         return None
-    from stn_fovea.train import schedule_epochs  # here: compare needs Lightning only for old runs
+    from stn_fovea.train import recorded_epochs  # here: compare needs Lightning only for old runs
 
-    epochs = schedule_epochs(OmegaConf.load(config))  # type: ignore[arg-type]
-    return epochs if epochs > 0 else None
+    return recorded_epochs(OmegaConf.load(config))  # type: ignore[arg-type]
 
 
 def changes_suffix(changes: Sequence[str]) -> str:
