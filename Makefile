@@ -17,7 +17,12 @@ install: $(STAMP)
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
+	# torch's CUDA wheels are GBs: a broken download is resumed, then the whole install retried (cached)
+	for attempt in 1 2 3; do \
+	  $(PY) -m pip install --quiet --resume-retries 20 $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]' \
+	    && break; \
+	  [ $$attempt = 3 ] && exit 1; echo "pip install failed (attempt $$attempt of 3): retrying"; \
+	done
 	touch $(STAMP)
 
 train: install
