@@ -7,17 +7,23 @@
 #   bash scripts/study_cpu.sh                 # or: make study
 #   STUDY=outputs/study PY=.venv/bin/python WW_SEEDS="1 2 3" ATN_SEEDS="1 2" bash scripts/study_cpu.sh
 #
+# Two cores, two queues (one thread each; an empty list skips that part):
+#   OMP_NUM_THREADS=1 WW_SEEDS="1 2 3" ATN_SEEDS= STN_MODELS= bash scripts/study_cpu.sh &
+#   OMP_NUM_THREADS=1 WW_SEEDS= bash scripts/study_cpu.sh
+#
 # Every step is skipped when its results exist, so the script resumes where it stopped. Wall times on
 # the project's 2-core CPU are in the README ("The study").
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 STUDY=${STUDY:-outputs/study}
-WW_SEEDS=${WW_SEEDS:-1 2 3}
+WW_SEEDS=${WW_SEEDS-1 2 3}
 # The paper's 60 epochs for every seed: its Fig 8 shows the Where net converged by epoch 25, ours is
 # not (val/acc .648 at epoch 25, .783 at 60 at contrast 0.7), so a shorter run is another protocol
 # (`compare` would show it as a curve of its own, not as a seed).
 WW_EPOCHS=${WW_EPOCHS:-60}
-ATN_SEEDS=${ATN_SEEDS:-1 2}
+ATN_SEEDS=${ATN_SEEDS-1 2}       # the peripheral ATN
+STN_MODELS=${STN_MODELS-atn polo_atn}  # one seed each of their CPU schedules
+AS_TRAINED_SEED=${AS_TRAINED_SEED-${WW_SEEDS%% *}}  # the seed whose nets are also read re-encoded as trained
 CONTRASTS=${CONTRASTS:-0.7 0.5 0.3}
 read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"  # extra overrides for every run (e.g. tiny sizes for a try)
 read -r -a EVAL_ARGS <<< "${EVAL_ARGS:-}"
@@ -54,14 +60,14 @@ for seed in $WW_SEEDS; do
     evaluate_at "$STUDY/what_where/c${contrast}_s$seed" 0.75
   done
 done
-for contrast in $CONTRASTS; do  # saccades 2..5 re-encoded as in training, beside the reference's way
-  evaluate_into "$STUDY/what_where/c${contrast}_s${WW_SEEDS%% *}" eval_as_trained +model.net.reencode_as_trained=true
+for contrast in ${AS_TRAINED_SEED:+$CONTRASTS}; do  # saccades 2..5 re-encoded as in training
+  evaluate_into "$STUDY/what_where/c${contrast}_s$AS_TRAINED_SEED" eval_as_trained +model.net.reencode_as_trained=true
 done
 for seed in $ATN_SEEDS; do
   train "$STUDY/peripheral_atn/s$seed" experiment=peripheral_atn_cpu seed="$seed"
   evaluate_at "$STUDY/peripheral_atn/s$seed" 1.0
 done
-for model in atn polo_atn; do
+for model in $STN_MODELS; do
   train "$STUDY/$model/s1" experiment=${model}_cpu seed=1
   evaluate_at "$STUDY/$model/s1" 1.0
 done
