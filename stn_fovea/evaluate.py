@@ -98,6 +98,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trained = run_info(run)  # before the noise of the evaluation replaces the run's
     changed = model_changes(run, cfg.get("model"))
     if cfg.get("noise") is not None:
+        if "noise" not in run.data:
+            raise ConfigError(
+                f"noise={cfg.noise}: the data of this run (data={run.get('data_name')}) have no noise "
+                "amplitude to change; evaluate it without noise=..."
+            )
         run.data.noise = float(cfg.noise)
     if cfg.get("test_size") is not None:
         run.data.test_size = int(cfg.test_size)

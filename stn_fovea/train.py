@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -61,7 +61,7 @@ def run_info(run: DictConfig) -> dict[str, Any]:
     return {
         "seed": run.get("seed"),
         "experiment": run.get("experiment_name"),
-        "train_noise": run.data.noise,
+        "train_noise": run.data.get("noise", 0.0),  # clean data have no noise field
         "train_epochs": recorded_epochs(run),
     }
 
@@ -197,6 +197,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             str(cfg.model_name),
             checkpoint=best,
             run_info=run_info(cfg),
+            tensorboard=next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None),
+            global_step=trainer.global_step,
         )
     _report(output_dir, best, metrics)
     return metrics

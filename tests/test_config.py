@@ -71,7 +71,8 @@ def test_experiments_compose_and_cite_their_source(compose_train, experiment):
     datamodule = instantiate(cfg.data)
     assert isinstance(datamodule, NoisyMNIST)
     assert isinstance(build_model(cfg, datamodule), GlimpseModule)
-    instantiate(cfg.curriculum).check(datamodule)  # every stage is valid for the experiment's data
+    if cfg.curriculum.get("_target_"):  # every stage is valid for the experiment's data
+        instantiate(cfg.curriculum).check(datamodule)
     header = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()[1]
     assert header.startswith("# ") and len(header) > 20
 

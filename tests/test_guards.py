@@ -270,7 +270,7 @@ def test_the_peripheral_atn_learns_to_look_where_the_digit_is(compose_train):
         f"data.val_protocol={where}",
         "~data.test_protocols",
         f"+data.test_protocols={{where:{where}}}",
-        "task.sweep_metric=test/where/acc",
+        "data.headline_protocol=where",
         "evaluators=none",
         "evaluate=false",
         "model=peripheral_atn",

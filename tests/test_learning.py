@@ -40,7 +40,7 @@ def test_seeded_peripheral_atn_learns_an_easy_retina_setting(compose_train):
         f"data.val_protocol={easy}",
         "~data.test_protocols",
         f"+data.test_protocols={{easy:{easy}}}",
-        "task.sweep_metric=test/easy/acc",
+        "data.headline_protocol=easy",
         "trainer.max_epochs=3",
         "evaluate=false",
         "seed=7",

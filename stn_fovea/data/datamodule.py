@@ -102,6 +102,8 @@ class NoisyMNIST(L.LightningDataModule):
         val_protocol: recipe changes of the fixed validation set that picks the best checkpoint, e.g.
             ``{shift_std_px: 15}``; a second validation set ("val_level") follows the curriculum level.
         test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``).
+        headline_protocol: the test protocol of the run's headline number (the default sweep metric is
+            its accuracy, ``test/<headline_protocol>/acc``).
         recipe_fields: the recipe's parameters (the fields of its dataclass), e.g. ``contrast``,
             ``noise``; the curriculum changes some of them stage by stage.
     """
@@ -123,6 +125,7 @@ class NoisyMNIST(L.LightningDataModule):
         cache_train_renders: int = 0,
         val_protocol: Mapping[str, Any] | None = None,
         test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
+        headline_protocol: str = "general",
         **recipe_fields: Any,
     ) -> None:
         super().__init__()
@@ -132,6 +135,12 @@ class NoisyMNIST(L.LightningDataModule):
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
         if not test_protocols:
             raise ConfigError("data.test_protocols needs at least one protocol")
+        if headline_protocol not in test_protocols:
+            raise ConfigError(
+                f"data.headline_protocol={headline_protocol} is not one of data.test_protocols "
+                f"{sorted(test_protocols)}"
+            )
+        self.headline_protocol = headline_protocol
         try:
             self.train_recipe: Recipe = recipe(**recipe_fields)
         except TypeError as error:  # a field the recipe does not have

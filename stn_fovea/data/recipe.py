@@ -67,27 +67,24 @@ def check_noise(noise: float, sf_0: float, B_sf: float) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Base of the noisy-digit recipes: contrast, noise and image-format fields, and the two steps.
+    """Base of every recipe: the image size, the level of a draw, and the two steps.
 
     Attributes:
         size: image side in pixels.
-        contrast: (low, high) of the uniform contrast draw; equal values give a fixed contrast (a
-            number in the config means fixed).
-        noise: noise amplitude (0.75 in the STN study, 1.0 in the What/Where paper).
-        sf_0, B_sf: MotionClouds envelope, cycles/pixel.
-        quantize: round down to 1/255 steps, as a uint8 image would be.
+
+    A recipe without noise (clean MNIST) reads as noise amplitude 0 and contrast 1 through the
+    ``noise`` and ``contrast`` attributes that :class:`NoisyRecipe` makes fields.
     """
 
     size: int = 28
-    contrast: float | tuple[float, float] = (0.3, 0.7)  # normalised to (low, high)
-    noise: float = 0.75
-    sf_0: float = 0.1
-    B_sf: float = 0.1
-    quantize: bool = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "contrast", contrast_range(self.contrast))
-        check_noise(self.noise, self.sf_0, self.B_sf)
+    @property
+    def noise(self) -> float:
+        return 0.0
+
+    @property
+    def contrast(self) -> tuple[float, float]:
+        return (1.0, 1.0)
 
     @property
     def image_size(self) -> int:
@@ -130,3 +127,26 @@ class Recipe:
         """Sample and render a batch from (B, 28, 28) digits and (B,) int64 sample keys."""
         scene = self.sample(keys)
         return NoisyBatch(self.render(digits, scene), scene.shifts, scene.contrast)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyRecipe(Recipe):
+    """Base of the noisy-digit recipes: a digit at a contrast over band-pass MotionClouds noise.
+
+    Attributes:
+        contrast: (low, high) of the uniform contrast draw; equal values give a fixed contrast (a
+            number in the config means fixed).
+        noise: noise amplitude (0.75 in the STN study, 1.0 in the What/Where paper).
+        sf_0, B_sf: MotionClouds envelope, cycles/pixel.
+        quantize: round down to 1/255 steps, as a uint8 image would be.
+    """
+
+    contrast: float | tuple[float, float] = (0.3, 0.7)  # type: ignore[assignment]  # normalised to (low, high)
+    noise: float = 0.75  # type: ignore[assignment]
+    sf_0: float = 0.1
+    B_sf: float = 0.1
+    quantize: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contrast", contrast_range(self.contrast))
+        check_noise(self.noise, self.sf_0, self.B_sf)

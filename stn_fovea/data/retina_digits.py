@@ -17,14 +17,14 @@ from stn_fovea.data.mask import retina_mask
 from stn_fovea.data.mixing import paste_opaque, sample_contrast
 from stn_fovea.data.noise import motion_cloud_noise
 from stn_fovea.data.placement import sample_radial_shifts
-from stn_fovea.data.recipe import Recipe, Scene
+from stn_fovea.data.recipe import NoisyRecipe, Scene
 from stn_fovea.errors import ConfigError
 
 DIGIT_SIZE = 28
 
 
 @dataclass(frozen=True)
-class RetinaDigits(Recipe):
+class RetinaDigits(NoisyRecipe):
     """Recipe of the 128x128 dataset. Every field is visible in ``conf/data/mnist128.yaml``.
 
     Attributes:
@@ -33,7 +33,7 @@ class RetinaDigits(Recipe):
         radius_px: a fixed radius with a random angle (the test protocol); None = drawn.
         mask: apply the reference's min-max renormalisation and disc mask (0.5 outside).
         spectral_noise: draw the noise spectrum directly (same statistics, ~3x faster on CPU).
-        The other fields are :class:`Recipe`'s: the STN study's training stages use a contrast
+        The other fields are :class:`NoisyRecipe`'s: the STN study's training stages use a contrast
         U(c, 0.7) ("flexible"), its tests a fixed c; the reference keeps float images (no quantize).
     """
 

@@ -14,20 +14,20 @@ from torch import Tensor
 from stn_fovea.data.mixing import opaque_max_mix, sample_contrast
 from stn_fovea.data.noise import motion_cloud_noise
 from stn_fovea.data.placement import sample_gaussian_shifts, translate
-from stn_fovea.data.recipe import Recipe, Scene
+from stn_fovea.data.recipe import NoisyRecipe, Scene
 from stn_fovea.errors import ConfigError
 
 DIGIT_SIZE = 28
 
 
 @dataclass(frozen=True)
-class ShiftedDigits(Recipe):
+class ShiftedDigits(NoisyRecipe):
     """Recipe of the 28x28 dataset. Every field is visible in ``conf/data/mnist28.yaml``.
 
     Attributes:
         shift_std_px: std of the per-axis Gaussian shift, pixels (the curriculum level).
         shift_max_px: shifts are clipped to +-shift_max_px (25 in the reference code).
-        The other fields are :class:`Recipe`'s; ``size`` must be 28 (the digit's own frame).
+        The other fields are :class:`NoisyRecipe`'s; ``size`` must be 28 (the digit's own frame).
     """
 
     shift_std_px: float = 0.0

@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
 
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.mnist import Digits
@@ -38,6 +39,8 @@ class EvaluationContext:
     out_dir: Path
     model_name: str
     progress: Progress | None = None
+    tensorboard: SummaryWriter | None = None  # the training run's writer: evaluators add figures to it
+    global_step: int = 0
 
     @property
     def batch_size(self) -> int:
@@ -79,6 +82,7 @@ class Reading(NamedTuple):
         gaze: (B, 2) where its last glimpse looked: the (x, y) offset in pixels of that window's centre
             from the image centre; None for a model whose glimpse is not a window.
         digit: (B, 2) the (x, y) offset in pixels of each digit's centre from the image centre.
+        predicted: (B,) the class it named; label: (B,) the true class.
 
     The image centre is ((W - 1) / 2, (H - 1) / 2), where the recipes put a digit with no offset when
     the image size minus 28 is even (the sizes 28 and 128 of our datasets).
@@ -87,6 +91,8 @@ class Reading(NamedTuple):
     correct: Tensor
     gaze: Tensor | None
     digit: Tensor
+    predicted: Tensor
+    label: Tensor
 
 
 def _reading(
@@ -98,7 +104,8 @@ def _reading(
         height, width = size
         centre = torch.tensor([(width - 1) / 2, (height - 1) / 2])  # pixel centres run 0 .. size - 1
         gaze = windows.mean(dim=1).float().cpu() - centre
-    return Reading(logits.argmax(1).cpu() == labels, gaze, digit)
+    predicted = logits.argmax(1).cpu()
+    return Reading(predicted == labels, gaze, digit, predicted, labels)
 
 
 def _render(
@@ -163,10 +170,13 @@ def evaluate_model(
     model_name: str,
     checkpoint: str | None = None,
     run_info: Mapping[str, Any] | None = None,
+    tensorboard: SummaryWriter | None = None,
+    global_step: int = 0,
 ) -> dict[str, Any]:
     """Run every evaluator (built by :func:`build_evaluators`) on the datamodule's fixed test digits;
     write and return metrics.json. ``run_info`` (the run's seed, experiment and training noise) and the
-    training contrast are written too: ``compare`` groups runs by them."""
+    training contrast are written too: ``compare`` groups runs by them. ``tensorboard``, the training
+    run's writer, also receives the evaluators' figures (at ``global_step``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     module.eval()
     digits = datamodule.test_digits
@@ -181,7 +191,9 @@ def evaluate_model(
         "test_digits": len(digits.labels),
     }
     with progress_bar() as progress:
-        context = EvaluationContext(module, datamodule, digits, out_dir, model_name, progress)
+        context = EvaluationContext(
+            module, datamodule, digits, out_dir, model_name, progress, tensorboard, global_step
+        )
         for evaluator in evaluators.values():
             metrics.update(evaluator(context))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

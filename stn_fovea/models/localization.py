@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -21,15 +23,30 @@ class TutorialLocalization(nn.Module):
     Args:
         input_size: side of the square input in pixels (28 in the reference; sets the flatten size).
         hidden: width of the feature vector handed to the pose head (32 in the reference).
+        coord_conv: make both convs :class:`CoordConv2d` (STN_challenge's CoordConv STN).
+        with_radius: with ``coord_conv``, also give them the distance-to-centre channel.
     """
 
-    def __init__(self, in_channels: int = 1, input_size: int = 28, hidden: int = 32) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        input_size: int = 28,
+        hidden: int = 32,
+        coord_conv: bool = False,
+        with_radius: bool = False,
+    ) -> None:
         super().__init__()
+
+        def conv(inputs: int, outputs: int, kernel_size: int) -> nn.Module:
+            if coord_conv:
+                return CoordConv2d(inputs, outputs, kernel_size, with_radius=with_radius)
+            return nn.Conv2d(inputs, outputs, kernel_size)
+
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 8, kernel_size=7),
+            conv(in_channels, 8, 7),
             nn.MaxPool2d(2, stride=2),
             nn.ReLU(True),
-            nn.Conv2d(8, 10, kernel_size=5),
+            conv(8, 10, 5),
             nn.MaxPool2d(2, stride=2),
             nn.ReLU(True),
         )
@@ -80,13 +97,32 @@ class RetinaLocalization(nn.Module):
         return self.fc(self.features(image).flatten(1))
 
 
-def coordinate_channels(image: Tensor) -> Tensor:
-    """The image with two more channels holding the normalised row and column (CoordConv)."""
+def coordinate_channels(image: Tensor, with_radius: bool = False) -> Tensor:
+    """The image with two more channels holding the row and column, each in [-1, 1] (CoordConv), and
+    with ``with_radius`` a third: the distance from the image centre, sqrt(row^2 + col^2)."""
     batch, _, height, width = image.shape
     rows = torch.linspace(-1.0, 1.0, height, device=image.device, dtype=image.dtype)
     cols = torch.linspace(-1.0, 1.0, width, device=image.device, dtype=image.dtype)
-    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij")).expand(batch, 2, height, width)
-    return torch.cat((image, grid), dim=1)
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))
+    if with_radius:
+        grid = torch.cat((grid, grid.pow(2).sum(0, keepdim=True).sqrt()))
+    return torch.cat((image, grid.expand(batch, -1, height, width)), dim=1)
+
+
+class CoordConv2d(nn.Module):
+    """A conv that also reads coordinate channels (Liu et al. 2018): row, column and optionally the
+    radius, made on the input's device and dtype, appended to its channels."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, with_radius: bool = False, **conv: Any
+    ):
+        super().__init__()
+        self.with_radius = with_radius
+        extra = 3 if with_radius else 2
+        self.conv = nn.Conv2d(in_channels + extra, out_channels, kernel_size, **conv)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(coordinate_channels(x, self.with_radius))
 
 
 class PeripheralLocalization(nn.Module):
