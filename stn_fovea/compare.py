@@ -4,10 +4,12 @@ Prints model, noise and the accuracy of every test protocol; for 28x28 runs the 
 at a few radii and the reference's central/general numbers, for 128x128 runs the grid means over
 eccentricities per contrast and the reference's means; ``--csv FILE`` writes the rows too.
 
-``--out DIR`` writes the study's benchmark (stn_fovea.evaluation.benchmark) instead: benchmark.csv
-(every grid cell, mean over seeds and 95 % interval, the reference beside it), benchmark.md (the means
-over eccentricities, within 80 columns for plain model names; the one table printed), benchmark.png (a
-panel per noise and contrast) and runs.csv (the per-run table above).
+``--out DIR`` writes the study's tables instead (the per-run table above goes to runs.csv):
+protocols.csv / .md (stn_fovea.evaluation.seed_table: every test protocol's accuracy and macro F1 over
+seeds, with 95 % intervals, beside the published score), and for runs with an eccentricity grid
+benchmark.csv (every grid cell over seeds with its interval, the reference beside it), benchmark.md
+(the means over eccentricities, within 80 columns for plain model names) and benchmark.png (a panel
+per noise and contrast). It prints the two markdown tables.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stn_fovea.evaluation import benchmark
+from stn_fovea.evaluation import benchmark, seed_table
 
 RING_RADII = (0, 5, 10, 15, 20)
 
@@ -110,21 +112,22 @@ def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> No
 
 
 def write_benchmark(paths: list[Path], out: Path, saccades: int) -> int:
-    points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
-    if not points:
-        print(
-            f"stn_fovea: error: none of the {len(paths)} runs found has a grid.csv (the 128x128 eccentricity "
-            "grid) to put in a benchmark",
-            file=sys.stderr,
-        )
-        return 2
     out.mkdir(parents=True, exist_ok=True)
-    benchmark.write_csv(points, out / "benchmark.csv")
-    table = benchmark.markdown_table(points)
-    (out / "benchmark.md").write_text(table)
-    benchmark.plot_benchmark(points, out / "benchmark.png", saccades)
-    print(table)
-    print(f"benchmark.csv, benchmark.md, benchmark.png: {out}")
+    rows = seed_table.summarise(score for path in paths for score in seed_table.read_scores(path))
+    seed_table.write_csv(rows, out / "protocols.csv")
+    protocols = seed_table.markdown_table(rows)
+    (out / "protocols.md").write_text(protocols)
+    written = ["protocols.csv", "protocols.md"]
+    points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
+    if points:  # runs with an eccentricity grid (128x128): the study's figure
+        benchmark.write_csv(points, out / "benchmark.csv")
+        table = benchmark.markdown_table(points)
+        (out / "benchmark.md").write_text(table)
+        benchmark.plot_benchmark(points, out / "benchmark.png", saccades)
+        written += ["benchmark.csv", "benchmark.md", "benchmark.png"]
+        print(table)
+    print(protocols)
+    print(f"{', '.join(written)}: {out}")
     return 0
 
 

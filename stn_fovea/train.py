@@ -23,7 +23,7 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
 from stn_fovea.checkpoint import read_checkpoint
-from stn_fovea.data.datamodule import TEST, NoisyMNIST
+from stn_fovea.data.datamodule import TEST, TEST_EACH_EPOCH, NoisyMNIST
 from stn_fovea.errors import ConfigError, find_user_error, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.models.module import GlimpseModule
@@ -64,6 +64,24 @@ def run_info(run: DictConfig) -> dict[str, Any]:
         "train_noise": run.data.get("noise", 0.0),  # clean data have no noise field
         "train_epochs": recorded_epochs(run),
     }
+
+
+def test_selected(callbacks: list[Callback]) -> dict[str, Any]:
+    """The "best test epoch" of a run that scored its test set every epoch (data.test_each_epoch) and
+    kept that epoch's checkpoint (a ModelCheckpoint monitoring test_each_epoch/...): reported beside
+    the validation-selected numbers, never instead of them."""
+    for callback in callbacks:
+        monitor = str(getattr(callback, "monitor", None) or "")
+        if isinstance(callback, ModelCheckpoint) and monitor.startswith(f"{TEST_EACH_EPOCH}/"):
+            if callback.best_model_score is not None:
+                return {
+                    "test_selected": {
+                        "metric": monitor,
+                        "accuracy": float(callback.best_model_score),
+                        "checkpoint": callback.best_model_path,
+                    }
+                }
+    return {}
 
 
 def recorded_epochs(run: DictConfig) -> int | None:
@@ -185,6 +203,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return {}
     checkpoint = next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    selected = test_selected(callbacks)  # before trainer.test restores the callbacks' saved states
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
     metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric}
@@ -196,7 +215,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             output_dir / "eval",
             str(cfg.model_name),
             checkpoint=best,
-            run_info=run_info(cfg),
+            run_info={**run_info(cfg), **selected},
             tensorboard=next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None),
             global_step=trainer.global_step,
         )

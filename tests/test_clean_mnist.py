@@ -197,3 +197,21 @@ def test_the_stn_challenge_experiments_are_the_notes_recipes(compose_train):
     mvp = compose_train("experiment=stn_challenge_mvp")
     assert mvp.data.augment and mvp.model.net.classifier.batch_norm and mvp.trainer.max_epochs == 45
     assert mvp.model.net.transformer.localization.coord_conv
+
+
+def test_the_best_test_epoch_is_reported_beside_the_validation_choice(compose_train, mnist_root):
+    cfg = compose_train("experiment=stn_challenge", "trainer.max_epochs=3", "optimizer.lr=0.05", *TINY)
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    written = json.loads((run / "eval" / "metrics.json").read_text())
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    per_epoch = [event.value for event in events.Scalars("test_each_epoch/clean/acc")]
+    val = [event.value for event in events.Scalars("val/acc")]
+    assert len(per_epoch) == 3
+    selected = written["test_selected"]
+    assert selected["accuracy"] == pytest.approx(max(per_epoch))  # the last update, not a restored state
+    assert Path(selected["checkpoint"]).is_file()
+    # the same test images as trainer.test: the score at the validation-chosen epoch is the test score
+    chosen = max(range(3), key=lambda epoch: val[epoch])
+    assert per_epoch[chosen] == pytest.approx(metrics["test"]["test/clean/acc"], abs=1e-6)

@@ -1,6 +1,8 @@
 import csv
 import json
 
+import pytest
+
 from stn_fovea.compare import main
 from stn_fovea.evaluation.benchmark import Point, changes_suffix, curve_style
 
@@ -139,3 +141,46 @@ def test_a_model_keeps_its_colour_in_every_panel_and_is_dotted_where_read_at_ano
     own, other = curve_style(point("b", 0.75, 0.75), labels), curve_style(point("b", 1.0, 0.75), labels)
     assert own[0] == other[0] != curve_style(point("a", 1.0, 1.0), labels)[0]
     assert (own[1], other[1]) == ("o-", "s:")
+
+
+def write_protocol_run(folder, model, seed, accuracy, f1, experiment="stn_challenge", **extra):
+    """A clean-MNIST run's eval folder: metrics.json with one test protocol, no grid."""
+    folder.mkdir(parents=True)
+    metrics = {"model": model, "noise": 0.0, "seed": seed, "experiment": experiment, "test_digits": 10000,
+               "accuracy": {"clean": accuracy}, "f1_macro": {"clean": f1}, "train_epochs": 30}  # fmt: skip
+    metrics.update(extra)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_the_protocol_table_gives_mean_sd_and_intervals_over_seeds_beside_the_published_score(
+    tmp_path, capsys
+):
+    # STN_challenge's own ten runs: their mean (sd) must come out as the note's 99.05 (0.03), 99.06 (0.09)
+    conv, coord = [99.02, 99.05, 99.08, 99.02, 99.09], [99.18, 99.02, 98.97, 98.99, 99.13]
+    for seed, (a, b) in enumerate(zip(conv, coord, strict=True), start=1):
+        write_protocol_run(tmp_path / f"conv{seed}" / "eval", "stn_tutorial", seed, a / 100, a / 100 - 0.0001,
+                           test_selected={"accuracy": a / 100 + 0.001})  # fmt: skip
+        write_protocol_run(tmp_path / f"coord{seed}" / "eval", "stn_coordconv", seed, b / 100, b / 100)
+    write_protocol_run(tmp_path / "z_again" / "eval", "stn_tutorial", 1, 0.5, 0.5)  # seed 1 again: left out
+    write_protocol_run(tmp_path / "mvp" / "eval", "stn_coordconv", 1, 0.9940, 0.9940, "stn_challenge_mvp")
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "z_again/eval repeats seed 1" in captured.err
+    rows = {(r["experiment"], r["model"]): r for r in csv.DictReader((out / "protocols.csv").open())}
+    tutorial, coordconv = rows["stn_challenge", "stn_tutorial"], rows["stn_challenge", "stn_coordconv"]
+    assert (tutorial["seeds"], tutorial["accuracy"], tutorial["sd"]) == ("5", "0.9905", "0.0003")
+    assert (coordconv["accuracy"], coordconv["sd"]) == ("0.9906", "0.0009")
+    half = 2.776 * 0.000311448 / 5**0.5  # t(4) x sd / sqrt(n)
+    assert float(tutorial["ci_low"]) == pytest.approx(0.99052 - half, abs=1e-4)
+    assert tutorial["ci"] == "seeds" and tutorial["published"] == "0.9905"
+    assert float(tutorial["f1_macro"]) == pytest.approx(0.99042, abs=1e-4)
+    assert tutorial["test_selected"] == "0.9915"
+    assert coordconv["test_selected"] == ""  # not every seed kept it
+    mvp = rows["stn_challenge_mvp", "stn_coordconv"]
+    assert mvp["seeds"] == "1" and mvp["ci"] == "digits" and mvp["sd"] == ""  # Wilson over 10000 digits
+    assert float(mvp["ci_low"]) == pytest.approx(0.99233, abs=1e-4)
+    table = (out / "protocols.md").read_text()
+    assert "| stn_challenge: stn_tutorial | clean | 0 | 99.05 (0.03) |" in table
+    assert "| (published: best test epoch) | | | 99.05 (0.03) | | | 5 |" in table
+    assert table in captured.out and not (out / "benchmark.png").exists()  # no grid: no figure

@@ -25,6 +25,7 @@ from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError
 
 TRAIN, VAL, VAL_LEVEL, TEST = "train", "val", "val_level", "test"
+TEST_EACH_EPOCH = "test_each_epoch"  # the headline test set, scored with the validation sets
 
 
 def digit_batch(
@@ -104,6 +105,9 @@ class NoisyMNIST(L.LightningDataModule):
         test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``).
         headline_protocol: the test protocol of the run's headline number (the default sweep metric is
             its accuracy, ``test/<headline_protocol>/acc``).
+        test_each_epoch: also score the headline test set after every epoch, logged as
+            ``test_each_epoch/<headline_protocol>/acc``: the "best test epoch" some papers report, for
+            comparison only (the checkpoint is still picked on the validation set).
         recipe_fields: the recipe's parameters (the fields of its dataclass), e.g. ``contrast``,
             ``noise``; the curriculum changes some of them stage by stage.
     """
@@ -126,6 +130,7 @@ class NoisyMNIST(L.LightningDataModule):
         val_protocol: Mapping[str, Any] | None = None,
         test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
         headline_protocol: str = "general",
+        test_each_epoch: bool = False,
         **recipe_fields: Any,
     ) -> None:
         super().__init__()
@@ -140,7 +145,7 @@ class NoisyMNIST(L.LightningDataModule):
                 f"data.headline_protocol={headline_protocol} is not one of data.test_protocols "
                 f"{sorted(test_protocols)}"
             )
-        self.headline_protocol = headline_protocol
+        self.headline_protocol, self.test_each_epoch = headline_protocol, test_each_epoch
         try:
             self.train_recipe: Recipe = recipe(**recipe_fields)
         except TypeError as error:  # a field the recipe does not have
@@ -219,10 +224,16 @@ class NoisyMNIST(L.LightningDataModule):
     def val_dataloader(self) -> list[DataLoader]:
         assert self._val is not None, "call setup() first"
         level = DigitBatches(self._val.digits, self._val.indices, VAL_LEVEL)
-        return [
+        loaders = [
             self._loader(self._val, self.eval_batch_size, False),
             self._loader(level, self.eval_batch_size, False),
         ]
+        if self.test_each_epoch:
+            digits = self.test_digits
+            source = f"{TEST_EACH_EPOCH}/{self.headline_protocol}"
+            test = DigitBatches(digits, torch.arange(len(digits.labels)), source)
+            loaders.append(self._loader(test, self.eval_batch_size, False))
+        return loaders
 
     def test_dataloader(self) -> list[DataLoader]:
         digits = self.test_digits
@@ -241,8 +252,9 @@ class NoisyMNIST(L.LightningDataModule):
             return self.val_recipe, VAL
         if source == VAL_LEVEL:
             return self.train_recipe, VAL
-        if source.startswith(f"{TEST}/") and source[len(TEST) + 1 :] in self.test_recipes:
-            return self.test_recipes[source[len(TEST) + 1 :]], TEST
+        for prefix in (TEST, TEST_EACH_EPOCH):  # the same test images, whenever they are scored
+            if source.startswith(f"{prefix}/") and source[len(prefix) + 1 :] in self.test_recipes:
+                return self.test_recipes[source[len(prefix) + 1 :]], TEST
         raise KeyError(f"unknown batch source {source!r}")
 
     def sample_keys(self, source: str, index: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import matplotlib
 
@@ -172,7 +173,17 @@ def reference_value(
     return published_cell(grid_reference(model, saccades, noise), contrast, radius)
 
 
-def name_schedules(cells: Iterable[Cell]) -> list[Cell]:
+class Scheduled(Protocol):
+    """A dataclass row of one run: its label, and the length of its training schedule."""
+
+    label: str
+    epochs: int | None
+
+
+S = TypeVar("S", bound=Scheduled)
+
+
+def name_schedules(cells: Iterable[S]) -> list[S]:
     """Runs of one experiment trained for different numbers of epochs are not seeds of one protocol:
     where an experiment's runs differ in length, each curve's name gets its length ("(25 epochs)")."""
     listed = list(cells)
@@ -180,7 +191,7 @@ def name_schedules(cells: Iterable[Cell]) -> list[Cell]:
     for cell in listed:
         lengths[cell.label].add(cell.epochs)
     return [
-        replace(cell, label=f"{cell.label} ({cell.epochs or '?'} epochs)")
+        replace(cell, label=f"{cell.label} ({cell.epochs or '?'} epochs)")  # type: ignore[type-var]
         if len(lengths[cell.label]) > 1
         else cell
         for cell in listed

@@ -8,6 +8,7 @@ never ours.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 # 28x28, central (shift std 0) and general (shift std 15) test accuracy, contrast U(0.3, 0.7).
 CENTRAL_GENERAL_28 = {
@@ -139,3 +140,22 @@ def published_cell(
 
 # Tables of published accuracies per model, by the name an evaluator's config gives them.
 REFERENCE_TABLES = {"central_general_28": CENTRAL_GENERAL_28}
+
+
+class PublishedScore(NamedTuple):
+    """A published test accuracy (%) over runs: mean, standard deviation, runs, and how the run's
+    number was chosen."""
+
+    mean: float
+    sd: float | None
+    runs: int
+    selection: str
+
+
+# (experiment, model, test protocol) -> published score. STN_challenge (seed 004; stn-literature.md
+# 1.3): 5 runs each of Conv and CoordConv, each run's best test epoch; the "best MVP" is one run.
+PROTOCOL_REFERENCE: dict[tuple[str, str, str], PublishedScore] = {
+    ("stn_challenge", "stn_tutorial", "clean"): PublishedScore(99.05, 0.03, 5, "best test epoch"),
+    ("stn_challenge", "stn_coordconv", "clean"): PublishedScore(99.06, 0.09, 5, "best test epoch"),
+    ("stn_challenge_mvp", "stn_coordconv", "clean"): PublishedScore(99.40, None, 1, "best test epoch"),
+}

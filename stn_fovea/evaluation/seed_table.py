@@ -1,0 +1,194 @@
+"""Test-set scores over seeds: accuracy and macro F1 of every test protocol, one row per experiment,
+model, noise and protocol, beside the published score where there is one.
+
+The grid benchmark (``benchmark.py``) is the study's figure for the 128x128 runs; this is the table of
+every run's fixed test sets (clean MNIST, the 28x28 central/general protocols, the 128x128 general and
+per-contrast sets). The interval is Student's t over seeds where there are several, Wilson's over the
+test digits where there is one run. ``python -m stn_fovea.compare DIR --out OUT`` writes it as
+protocols.csv and protocols.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stn_fovea.evaluation.benchmark import changes_suffix, mean_interval, name_schedules, train_epochs, wilson
+from stn_fovea.evaluation.reference import PROTOCOL_REFERENCE, PublishedScore
+
+COLUMNS = ["experiment", "model", "noise", "protocol", "seeds", "accuracy", "sd", "ci_low", "ci_high", "ci",
+           "f1_macro", "f1_sd", "test_selected", "published", "published_sd", "published_selection",
+           "digits", "runs"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Score:
+    """One test protocol of one evaluated run."""
+
+    label: str  # the experiment (or the model when none was named) and its evaluation-time options
+    model: str
+    noise: float
+    protocol: str
+    accuracy: float
+    f1_macro: float | None
+    digits: int
+    seed: int | None
+    run: str
+    epochs: int | None = None
+    test_selected: float | None = None  # the best of the per-epoch test scores, where it was kept
+
+
+@dataclass(frozen=True)
+class Row:
+    """A test protocol aggregated over the runs (seeds) that measured it."""
+
+    label: str
+    model: str
+    noise: float
+    protocol: str
+    seeds: int
+    accuracy: float
+    sd: float | None
+    ci_low: float
+    ci_high: float
+    ci: str  # "seeds" (Student's t) or "digits" (Wilson, one run)
+    f1_macro: float | None
+    f1_sd: float | None
+    test_selected: float | None
+    published: PublishedScore | None
+    digits: int
+    runs: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The experiment and the model, once where they are the same."""
+        return self.model if self.label == self.model else f"{self.label}: {self.model}"
+
+
+def read_scores(metrics_path: Path) -> list[Score]:
+    """The test-protocol scores of one evaluated run (its metrics.json)."""
+    metrics = json.loads(metrics_path.read_text())
+    model = str(metrics["model"])
+    label = str(metrics.get("experiment") or model) + changes_suffix(metrics.get("model_changes") or [])
+    seed = metrics.get("seed")
+    selected = (metrics.get("test_selected") or {}).get("accuracy")
+    f1 = metrics.get("f1_macro") or {}
+    return [
+        Score(
+            label=label,
+            model=model,
+            noise=float(metrics["noise"]),
+            protocol=protocol,
+            accuracy=float(accuracy),
+            f1_macro=None if protocol not in f1 else float(f1[protocol]),
+            digits=int(metrics.get("test_digits") or 0),
+            seed=None if seed is None else int(seed),
+            run=str(metrics_path.parent),
+            epochs=train_epochs(metrics),
+            test_selected=None if selected is None else float(selected),
+        )
+        for protocol, accuracy in (metrics.get("accuracy") or {}).items()
+    ]
+
+
+def summarise(scores: Iterable[Score]) -> list[Row]:
+    """One row per (experiment and schedule length, model, noise, protocol) over its seeds; a run that
+    repeats a seed of its group is left out and named on stderr."""
+    groups: dict[tuple[str, str, float, str], dict[int | str, Score]] = defaultdict(dict)
+    for score in name_schedules(scores):
+        key = (score.label, score.model, score.noise, score.protocol)
+        seed: int | str = score.run if score.seed is None else score.seed
+        if seed in groups[key]:
+            print(
+                f"stn_fovea: compare: {score.run} repeats seed {seed} of {groups[key][seed].run}; left out",
+                file=sys.stderr,
+            )
+            continue
+        groups[key][seed] = score
+    rows = []
+    for (label, model, noise, protocol), by_seed in sorted(groups.items()):
+        members = list(by_seed.values())
+        accuracy = [m.accuracy for m in members]
+        digits = min(m.digits for m in members)
+        if len(members) > 1:
+            mean, low, high = mean_interval(accuracy)
+            sd, kind = _sd(accuracy), "seeds"
+        else:
+            mean, sd, kind = accuracy[0], None, "digits"
+            low, high = wilson(mean * digits, digits) if digits else (math.nan, math.nan)
+        f1 = [m.f1_macro for m in members if m.f1_macro is not None]
+        selected = [m.test_selected for m in members if m.test_selected is not None]
+        rows.append(
+            Row(label, model, noise, protocol, len(members), mean, sd, low, high, kind,
+                _mean(f1) if len(f1) == len(members) else None, _sd(f1) if len(f1) == len(members) else None,
+                _mean(selected) if len(selected) == len(members) else None,
+                PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
+        )  # fmt: skip
+    return rows
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _sd(values: Sequence[float]) -> float | None:
+    """The sample standard deviation (n - 1); None for fewer than two values."""
+    if len(values) < 2:
+        return None
+    mean = _mean(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _percent(value: float | None, sd: float | None = None) -> str:
+    if value is None:
+        return ""
+    return f"{100 * value:.2f}" + ("" if sd is None else f" ({100 * sd:.2f})")
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """Accuracy % as mean (sd) over seeds with its 95 % interval, macro F1, the seeds; the published
+    score in a row of its own beneath; a column for the best-test-epoch selection where a run kept it."""
+    selected = any(r.test_selected is not None for r in rows)
+    header = "| run | test set | noise | accuracy % | 95 % CI | macro F1 | seeds |"
+    rule = "|---|---|---|---|---|---|---|"
+    if selected:
+        header, rule = header + " best test epoch % |", rule + "---|"
+    lines = [header, rule]
+    for r in rows:
+        f1 = "" if r.f1_macro is None else f"{r.f1_macro:.4f}"
+        line = (
+            f"| {r.name} | {r.protocol} | {r.noise:g} | {_percent(r.accuracy, r.sd)} | "
+            f"{100 * r.ci_low:.2f}-{100 * r.ci_high:.2f} | {f1} | {r.seeds} |"
+        )
+        lines.append(line + (f" {_percent(r.test_selected)} |" if selected else ""))
+        if r.published is not None:
+            p = r.published
+            spread = "" if p.sd is None else f" ({p.sd:.2f})"
+            published = f"| (published: {p.selection}) | | | {p.mean:.2f}{spread} | | | {p.runs} |"
+            lines.append(published + (" |" if selected else ""))
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: Sequence[Row], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for r in rows:
+            p = r.published
+            writer.writerow(
+                [r.label, r.model, r.noise, r.protocol, r.seeds, f"{r.accuracy:.4f}", _fmt(r.sd),
+                 f"{r.ci_low:.4f}", f"{r.ci_high:.4f}", r.ci, _fmt(r.f1_macro), _fmt(r.f1_sd),
+                 _fmt(r.test_selected), "" if p is None else _fmt(p.mean / 100),
+                 "" if p is None else _fmt(None if p.sd is None else p.sd / 100),
+                 "" if p is None else p.selection, r.digits, " ".join(r.runs)]
+            )  # fmt: skip
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
