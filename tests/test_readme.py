@@ -183,6 +183,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         monkeypatch.chdir(tmp_path)
         assert run_compare(args) == 0
         assert "--csv" not in args or (tmp_path / args[args.index("--csv") + 1]).is_file()
-        assert "--out" not in args or (tmp_path / args[args.index("--out") + 1] / "benchmark.png").is_file()
+        out = tmp_path / args[args.index("--out") + 1] if "--out" in args else None
+        assert out is None or ((out / "protocols.md").is_file() and (out / "benchmark.png").is_file())
     else:
         pytest.fail(f"the README shows an entry point that this test does not know: {entry}")
