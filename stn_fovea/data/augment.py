@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stn_fovea.data.counter_rng import uniform
+from stn_fovea.errors import ConfigError
 
 AFFINE_STREAM = 11
 
@@ -35,6 +36,14 @@ class AffineParams(NamedTuple):
     translate: Tensor
     scale: Tensor
     shear: Tensor
+
+
+def scale_range(scale: tuple[float, ...] | list[float]) -> tuple[float, float]:
+    """Read a scale range [low, high]; a ConfigError unless 0 < low <= high."""
+    values = tuple(float(value) for value in scale)
+    if len(values) != 2 or not 0 < values[0] <= values[1]:
+        raise ConfigError(f"scale must be a range [low, high] with 0 < low <= high, got {list(values)}")
+    return values[0], values[1]
 
 
 def sample_affine(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from stn_fovea.data.augment import sample_affine, warp_affine
+from stn_fovea.data.augment import sample_affine, scale_range, warp_affine
 from stn_fovea.data.recipe import Recipe, Scene
 from stn_fovea.errors import ConfigError
 
@@ -45,12 +45,7 @@ class CleanDigits(Recipe):
     def __post_init__(self) -> None:
         if self.size != DIGIT_SIZE:
             raise ConfigError(f"clean MNIST images are the digit's own 28 px frame, got size={self.size}")
-        object.__setattr__(self, "scale", tuple(float(value) for value in self.scale))
-        low, high = self.scale
-        if len(self.scale) != 2 or not 0 < low <= high:
-            raise ConfigError(
-                f"scale must be a range [low, high] with 0 < low <= high, got {list(self.scale)}"
-            )
+        object.__setattr__(self, "scale", scale_range(self.scale))
         if self.degrees < 0 or self.shear_deg < 0 or not 0 <= self.translate <= 1:
             raise ConfigError(
                 f"need degrees >= 0, shear_deg >= 0 and 0 <= translate <= 1, got degrees={self.degrees}, "

@@ -194,8 +194,15 @@ class NoisyMNIST(L.LightningDataModule):
                 train_indices = train_indices[: self.train_size]
             self._train = DigitBatches(train, train_indices, TRAIN)
             self._val = DigitBatches(train, val_indices, VAL)
+            self._bind(train.images)
         if self._test is None:
             self._test = load_mnist(self.data_dir, train=False, download=self.download)
+
+    def _bind(self, pool: Tensor) -> None:
+        """Give every recipe the MNIST training digits (a cluttered recipe cuts its clutter from them)."""
+        self.train_recipe = self.train_recipe.bind(pool)
+        self.val_recipe = self.val_recipe.bind(pool)
+        self.test_recipes = {name: recipe.bind(pool) for name, recipe in self.test_recipes.items()}
 
     @property
     def test_digits(self) -> Digits:

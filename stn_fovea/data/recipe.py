@@ -98,6 +98,8 @@ class Recipe:
         noise) never share samples. A field set to None is coded -1."""
         parts: list[float] = []
         for field in dataclasses.fields(self):
+            if not field.metadata.get("level", True):
+                continue  # not a parameter of the draw (a bound pool of images)
             value = getattr(self, field.name)
             if value is None:
                 parts.append(NONE_CODE)
@@ -114,6 +116,11 @@ class Recipe:
         if unknown:
             raise ConfigError(f"unknown dataset parameter(s) {unknown}; known: {sorted(known)}")
         return dataclasses.replace(self, **changes)
+
+    def bind(self: R, pool: Tensor) -> R:
+        """This recipe with the MNIST training digits (N, 28, 28) at hand, for a recipe that draws from
+        them (clutter); the datamodule binds every recipe when it loads MNIST."""
+        return self
 
     def sample(self, keys: Tensor) -> Scene:
         """Draw the scene of every sample from its key (B,)."""
