@@ -52,7 +52,7 @@ best() {  # the checkpoint the run's evaluation read (its best by the validation
 print(pathlib.Path(sys.argv[1]).parents[1] / "checkpoints" / pathlib.Path(m["checkpoint"]).name)' "$1/eval/metrics.json"
 }
 
-train "$STUDY/what_robust" experiment=what28_robust seed=1
+[[ -n $WW_SEEDS ]] && train "$STUDY/what_robust" experiment=what28_robust seed=1  # the What it reads
 for seed in $WW_SEEDS; do
   for contrast in $CONTRASTS; do
     train "$STUDY/what_where/c${contrast}_s$seed" model=what_where data=mnist128 data.contrast="$contrast" \

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        help="write benchmark.csv, .md, .png and runs.csv here (prints only the benchmark)",
+        help="write protocols.csv/.md, benchmark.csv/.md/.png (runs with a grid) and runs.csv here; "
+        "prints the markdown tables",
     )
     parser.add_argument(
         "--saccades", type=int, default=1, help="the curve of a model that saccades in benchmark.png (1)"
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = [row(path) for path in paths]
     columns = list(dict.fromkeys(key for r in rows for key in r))
-    if args.out:  # the benchmark's 80-column table is printed; the wide per-run table goes to runs.csv
+    if args.out:  # the 80-column markdown tables are printed; the wide per-run table goes to runs.csv
         args.out.mkdir(parents=True, exist_ok=True)
         for path in (args.out / "runs.csv", args.csv):
             if path:

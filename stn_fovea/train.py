@@ -84,6 +84,22 @@ def test_selected(callbacks: list[Callback]) -> dict[str, Any]:
     return {}
 
 
+def check_test_selection(callbacks: list[Callback], datamodule: NoisyMNIST) -> None:
+    """A checkpoint that monitors the per-epoch test score needs the data to compute that score."""
+    logged = f"{TEST_EACH_EPOCH}/{datamodule.headline_protocol}/"
+    for callback in callbacks:
+        monitor = str(getattr(callback, "monitor", None) or "")
+        if monitor.startswith(f"{TEST_EACH_EPOCH}/") and (
+            not datamodule.test_each_epoch or not monitor.startswith(logged)
+        ):
+            raise ConfigError(
+                f"a checkpoint monitors {monitor}, but this run scores "
+                + (f"{logged}* each epoch" if datamodule.test_each_epoch else "no test set each epoch")
+                + ": set data.test_each_epoch=true (and keep data.headline_protocol), or remove that "
+                "callback (callbacks.test_selected=null)"
+            )
+
+
 def recorded_epochs(run: DictConfig) -> int | None:
     """The schedule's length as metrics.json records it: None for an unbounded one (max_epochs -1)."""
     epochs = schedule_epochs(run)
@@ -190,6 +206,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         curriculum.check(datamodule)
         warn_curriculum_overrides(curriculum, command_line_overrides())
         callbacks.append(curriculum)
+    check_test_selection(callbacks, datamodule)
     callbacks.append(StoreRunConfig(resolved))
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))
     max_epochs = schedule_epochs(cfg, curriculum)

@@ -215,3 +215,20 @@ def test_the_best_test_epoch_is_reported_beside_the_validation_choice(compose_tr
     # the same test images as trainer.test: the score at the validation-chosen epoch is the test score
     chosen = max(range(3), key=lambda epoch: val[epoch])
     assert per_epoch[chosen] == pytest.approx(metrics["test"]["test/clean/acc"], abs=1e-6)
+
+
+def test_a_run_saved_without_a_headline_protocol_takes_general_or_its_first(mnist_root):
+    from stn_fovea.data.shifted_digits import ShiftedDigits
+
+    def datamodule(protocols):
+        return NoisyMNIST(ShiftedDigits, data_dir=mnist_root, download=False, test_protocols=protocols)
+
+    assert datamodule({"central": {}, "general": {}}).headline_protocol == "general"
+    assert datamodule({"where": {}, "easy": {}}).headline_protocol == "where"
+
+
+def test_a_test_selected_checkpoint_without_per_epoch_test_scores_stops_at_start(compose_train):
+    cfg = compose_train("experiment=stn_challenge", "data.test_each_epoch=false", *TINY)
+    with pytest.raises(ConfigError, match="data.test_each_epoch=true"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()  # before any training

@@ -149,6 +149,8 @@ def write_protocol_run(folder, model, seed, accuracy, f1, experiment="stn_challe
     metrics = {"model": model, "noise": 0.0, "seed": seed, "experiment": experiment, "test_digits": 10000,
                "accuracy": {"clean": accuracy}, "f1_macro": {"clean": f1}, "train_epochs": 30}  # fmt: skip
     metrics.update(extra)
+    if f1 is None:
+        del metrics["f1_macro"]
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -158,16 +160,24 @@ def test_the_protocol_table_gives_mean_sd_and_intervals_over_seeds_beside_the_pu
     # STN_challenge's own ten runs: their mean (sd) must come out as the note's 99.05 (0.03), 99.06 (0.09)
     conv, coord = [99.02, 99.05, 99.08, 99.02, 99.09], [99.18, 99.02, 98.97, 98.99, 99.13]
     for seed, (a, b) in enumerate(zip(conv, coord, strict=True), start=1):
+        kept = {"metric": "test_each_epoch/clean/acc", "accuracy": a / 100 + 0.001}  # the best test epoch
         write_protocol_run(tmp_path / f"conv{seed}" / "eval", "stn_tutorial", seed, a / 100, a / 100 - 0.0001,
-                           test_selected={"accuracy": a / 100 + 0.001})  # fmt: skip
+                           test_selected=kept)  # fmt: skip
         write_protocol_run(tmp_path / f"coord{seed}" / "eval", "stn_coordconv", seed, b / 100, b / 100)
     write_protocol_run(tmp_path / "z_again" / "eval", "stn_tutorial", 1, 0.5, 0.5)  # seed 1 again: left out
     write_protocol_run(tmp_path / "mvp" / "eval", "stn_coordconv", 1, 0.9940, 0.9940, "stn_challenge_mvp")
+    # What/Where: one net per contrast, all seed 1: not repeats of one another, a row per training contrast
+    for contrast, accuracy in ((0.7, 0.6), (0.3, 0.2)):
+        write_protocol_run(tmp_path / f"ww{contrast}" / "eval", "what_where", 1, accuracy, None, "ww",
+                           train_contrast=[contrast, contrast], noise=1.0)  # fmt: skip
     out = tmp_path / "out"
     assert main([str(tmp_path), "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "z_again/eval repeats seed 1" in captured.err
+    assert "z_again/eval repeats seed 1" in captured.err and "ww" not in captured.err
     rows = {(r["experiment"], r["model"]): r for r in csv.DictReader((out / "protocols.csv").open())}
+    ww = [r for r in csv.DictReader((out / "protocols.csv").open()) if r["model"] == "what_where"]
+    by_contrast = sorted((r["train_contrast"], r["accuracy"]) for r in ww)
+    assert by_contrast == [("0.3000", "0.2000"), ("0.7000", "0.6000")]
     tutorial, coordconv = rows["stn_challenge", "stn_tutorial"], rows["stn_challenge", "stn_coordconv"]
     assert (tutorial["seeds"], tutorial["accuracy"], tutorial["sd"]) == ("5", "0.9905", "0.0003")
     assert (coordconv["accuracy"], coordconv["sd"]) == ("0.9906", "0.0009")
@@ -181,6 +191,9 @@ def test_the_protocol_table_gives_mean_sd_and_intervals_over_seeds_beside_the_pu
     assert mvp["seeds"] == "1" and mvp["ci"] == "digits" and mvp["sd"] == ""  # Wilson over 10000 digits
     assert float(mvp["ci_low"]) == pytest.approx(0.99233, abs=1e-4)
     table = (out / "protocols.md").read_text()
-    assert "| stn_challenge: stn_tutorial | clean | 0 | 99.05 (0.03) |" in table
+    assert "| *stn_challenge* | | | | | | | |\n| stn_coordconv | clean | 0 | 99.06 (0.09) |" in table
+    assert "| stn_tutorial | clean | 0 | 99.05 (0.03) | 99.01-99.09 | .990 | 5 | 99.15 |" in table
+    assert "| *ww* | | | | | | | |\n| what_where c0.3 | clean | 1 | 20.00 |" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
     assert "| (published: best test epoch) | | | 99.05 (0.03) | | | 5 |" in table
     assert table in captured.out and not (out / "benchmark.png").exists()  # no grid: no figure

@@ -4,7 +4,7 @@ torchvision's ``RandomAffine`` draws one transform per call, so on a batch every
 same one. Here each sample's angle, translation, scale and shear come from its key (the counter RNG),
 and the whole batch is warped by one ``grid_sample``. The warp follows torchvision's tensor kernel
 (``transforms.v2.functional.affine``) exactly: the same matrix about the image centre, the same
-pixel-centre grid, nearest or bilinear reads, 0 outside; ``tests/test_augment.py`` checks it against
+pixel-centre grid, nearest or bilinear reads, 0 outside; ``tests/test_clean_mnist.py`` checks it against
 torchvision sample by sample.
 """
 

@@ -64,6 +64,8 @@ class CleanDigits(Recipe):
         return Scene(keys, shifts, torch.ones(len(keys), device=keys.device))
 
     def render(self, digits: Tensor, scene: Scene) -> Tensor:
+        """The images of ``scene.keys``; the jitter is drawn again from the keys, so a scene whose
+        shifts were replaced renders as drawn (clean MNIST has no shift evaluator)."""
         images = digits.to(torch.float32).unsqueeze(1) / 255.0
         if self.augment:
             params = sample_affine(

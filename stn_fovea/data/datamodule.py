@@ -104,7 +104,8 @@ class NoisyMNIST(L.LightningDataModule):
             ``{shift_std_px: 15}``; a second validation set ("val_level") follows the curriculum level.
         test_protocols: name -> recipe changes of each fixed test set (run by ``trainer.test``).
         headline_protocol: the test protocol of the run's headline number (the default sweep metric is
-            its accuracy, ``test/<headline_protocol>/acc``).
+            its accuracy, ``test/<headline_protocol>/acc``); None = "general" where there is one (runs
+            saved before this setting existed), else the first protocol.
         test_each_epoch: also score the headline test set after every epoch, logged as
             ``test_each_epoch/<headline_protocol>/acc``: the "best test epoch" some papers report, for
             comparison only (the checkpoint is still picked on the validation set).
@@ -129,7 +130,7 @@ class NoisyMNIST(L.LightningDataModule):
         cache_train_renders: int = 0,
         val_protocol: Mapping[str, Any] | None = None,
         test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
-        headline_protocol: str = "general",
+        headline_protocol: str | None = None,
         test_each_epoch: bool = False,
         **recipe_fields: Any,
     ) -> None:
@@ -140,10 +141,12 @@ class NoisyMNIST(L.LightningDataModule):
             raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
         if not test_protocols:
             raise ConfigError("data.test_protocols needs at least one protocol")
+        if headline_protocol is None:
+            headline_protocol = "general" if "general" in test_protocols else str(next(iter(test_protocols)))
         if headline_protocol not in test_protocols:
             raise ConfigError(
                 f"data.headline_protocol={headline_protocol} is not one of data.test_protocols "
-                f"{sorted(test_protocols)}"
+                f"{sorted(test_protocols)}: set data.headline_protocol=<one of them>"
             )
         self.headline_protocol, self.test_each_epoch = headline_protocol, test_each_epoch
         try:

@@ -19,12 +19,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stn_fovea.evaluation.benchmark import changes_suffix, mean_interval, name_schedules, train_epochs, wilson
+from stn_fovea.evaluation.benchmark import (
+    PER_CONTRAST_MODELS,
+    changes_suffix,
+    mean_interval,
+    name_schedules,
+    train_epochs,
+    wilson,
+)
 from stn_fovea.evaluation.reference import PROTOCOL_REFERENCE, PublishedScore
 
-COLUMNS = ["experiment", "model", "noise", "protocol", "seeds", "accuracy", "sd", "ci_low", "ci_high", "ci",
-           "f1_macro", "f1_sd", "test_selected", "published", "published_sd", "published_selection",
-           "digits", "runs"]  # fmt: skip
+COLUMNS = ["experiment", "model", "noise", "train_noise", "train_contrast", "protocol", "seeds",
+           "accuracy", "sd", "ci_low", "ci_high", "ci", "f1_macro", "f1_sd", "test_selected", "published",
+           "published_sd", "published_selection", "digits", "runs"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class Score:
     noise: float
     protocol: str
     accuracy: float
+    train_noise: float
+    train_contrast: float | None  # the contrast of a per-contrast net (What/Where), else None
     f1_macro: float | None
     digits: int
     seed: int | None
@@ -51,6 +60,8 @@ class Row:
     label: str
     model: str
     noise: float
+    train_noise: float
+    train_contrast: float | None
     protocol: str
     seeds: int
     accuracy: float
@@ -67,8 +78,12 @@ class Row:
 
     @property
     def name(self) -> str:
-        """The experiment and the model, once where they are the same."""
-        return self.model if self.label == self.model else f"{self.label}: {self.model}"
+        """The model, the contrast of a per-contrast net, and the training noise where the evaluation's
+        differs (the table names the experiment in a row above its models)."""
+        name = self.model
+        if self.train_contrast is not None:
+            name += f" c{self.train_contrast:g}"
+        return name if self.train_noise == self.noise else f"{name} [trained {self.train_noise:g}]"
 
 
 def read_scores(metrics_path: Path) -> list[Score]:
@@ -76,22 +91,27 @@ def read_scores(metrics_path: Path) -> list[Score]:
     metrics = json.loads(metrics_path.read_text())
     model = str(metrics["model"])
     label = str(metrics.get("experiment") or model) + changes_suffix(metrics.get("model_changes") or [])
-    seed = metrics.get("seed")
-    selected = (metrics.get("test_selected") or {}).get("accuracy")
+    seed, noise = metrics.get("seed"), float(metrics["noise"])
+    selected = metrics.get("test_selected") or {}
+    selected_protocol = str(selected.get("metric", "")).split("/")[1:2]  # test_each_epoch/<protocol>/acc
+    trained = metrics.get("train_contrast") or []
+    per_contrast = model in PER_CONTRAST_MODELS and len(trained) == 2 and trained[0] == trained[1]
     f1 = metrics.get("f1_macro") or {}
     return [
         Score(
             label=label,
             model=model,
-            noise=float(metrics["noise"]),
+            noise=noise,
             protocol=protocol,
             accuracy=float(accuracy),
+            train_noise=float(metrics.get("train_noise", noise)),
+            train_contrast=float(trained[0]) if per_contrast else None,
             f1_macro=None if protocol not in f1 else float(f1[protocol]),
             digits=int(metrics.get("test_digits") or 0),
             seed=None if seed is None else int(seed),
             run=str(metrics_path.parent),
             epochs=train_epochs(metrics),
-            test_selected=None if selected is None else float(selected),
+            test_selected=float(selected["accuracy"]) if [protocol] == selected_protocol else None,
         )
         for protocol, accuracy in (metrics.get("accuracy") or {}).items()
     ]
@@ -100,9 +120,10 @@ def read_scores(metrics_path: Path) -> list[Score]:
 def summarise(scores: Iterable[Score]) -> list[Row]:
     """One row per (experiment and schedule length, model, noise, protocol) over its seeds; a run that
     repeats a seed of its group is left out and named on stderr."""
-    groups: dict[tuple[str, str, float, str], dict[int | str, Score]] = defaultdict(dict)
+    groups: dict[tuple, dict[int | str, Score]] = defaultdict(dict)
     for score in name_schedules(scores):
-        key = (score.label, score.model, score.noise, score.protocol)
+        contrast = -1.0 if score.train_contrast is None else score.train_contrast
+        key = (score.label, score.model, score.noise, score.train_noise, contrast, score.protocol)
         seed: int | str = score.run if score.seed is None else score.seed
         if seed in groups[key]:
             print(
@@ -112,7 +133,7 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
             continue
         groups[key][seed] = score
     rows = []
-    for (label, model, noise, protocol), by_seed in sorted(groups.items()):
+    for (label, model, noise, train_noise, contrast, protocol), by_seed in sorted(groups.items()):
         members = list(by_seed.values())
         accuracy = [m.accuracy for m in members]
         digits = min(m.digits for m in members)
@@ -125,7 +146,8 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
         f1 = [m.f1_macro for m in members if m.f1_macro is not None]
         selected = [m.test_selected for m in members if m.test_selected is not None]
         rows.append(
-            Row(label, model, noise, protocol, len(members), mean, sd, low, high, kind,
+            Row(label, model, noise, train_noise, None if contrast < 0 else contrast, protocol, len(members),
+                mean, sd, low, high, kind,
                 _mean(f1) if len(f1) == len(members) else None, _sd(f1) if len(f1) == len(members) else None,
                 _mean(selected) if len(selected) == len(members) else None,
                 PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
@@ -152,20 +174,22 @@ def _percent(value: float | None, sd: float | None = None) -> str:
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
-    """Accuracy % as mean (sd) over seeds with its 95 % interval, macro F1, the seeds; the published
-    score in a row of its own beneath; a column for the best-test-epoch selection where a run kept it."""
+    """Accuracy % as mean (sd) over seeds with its 95 % interval, macro F1, the seeds (n); the published
+    score in a row of its own beneath; a column for the best-test-epoch selection where a run kept it.
+    An experiment's name is a row above its models' rows; within 80 columns for names up to about 24
+    characters."""
     selected = any(r.test_selected is not None for r in rows)
-    header = "| run | test set | noise | accuracy % | 95 % CI | macro F1 | seeds |"
-    rule = "|---|---|---|---|---|---|---|"
-    if selected:
-        header, rule = header + " best test epoch % |", rule + "---|"
-    lines = [header, rule]
+    header = "| run | test | noise | acc % (sd) | 95 % CI | F1 | n |" + (" best ep. |" if selected else "")
+    lines = [header, "|---|---|---|---|---|---|---|" + ("---|" if selected else "")]
+    heading = None
     for r in rows:
-        f1 = "" if r.f1_macro is None else f"{r.f1_macro:.4f}"
-        line = (
-            f"| {r.name} | {r.protocol} | {r.noise:g} | {_percent(r.accuracy, r.sd)} | "
-            f"{100 * r.ci_low:.2f}-{100 * r.ci_high:.2f} | {f1} | {r.seeds} |"
-        )
+        if r.label != r.model and r.label != heading:  # an experiment: its name above its models' rows
+            lines.append(f"| *{r.label}* | | | | | | |" + (" |" if selected else ""))
+        heading = r.label
+        f1 = "" if r.f1_macro is None else f"{r.f1_macro:.3f}".replace("0.", ".", 1)
+        interval = f"{100 * r.ci_low:.2f}-{100 * r.ci_high:.2f}"
+        accuracy = _percent(r.accuracy, r.sd)
+        line = f"| {r.name} | {r.protocol} | {r.noise:g} | {accuracy} | {interval} | {f1} | {r.seeds} |"
         lines.append(line + (f" {_percent(r.test_selected)} |" if selected else ""))
         if r.published is not None:
             p = r.published
@@ -182,9 +206,10 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
         for r in rows:
             p = r.published
             writer.writerow(
-                [r.label, r.model, r.noise, r.protocol, r.seeds, f"{r.accuracy:.4f}", _fmt(r.sd),
-                 f"{r.ci_low:.4f}", f"{r.ci_high:.4f}", r.ci, _fmt(r.f1_macro), _fmt(r.f1_sd),
-                 _fmt(r.test_selected), "" if p is None else _fmt(p.mean / 100),
+                [r.label, r.model, r.noise, r.train_noise, _fmt(r.train_contrast), r.protocol, r.seeds,
+                 f"{r.accuracy:.4f}", _fmt(r.sd), f"{r.ci_low:.4f}", f"{r.ci_high:.4f}", r.ci,
+                 _fmt(r.f1_macro), _fmt(r.f1_sd), _fmt(r.test_selected),
+                 "" if p is None else _fmt(p.mean / 100),
                  "" if p is None else _fmt(None if p.sd is None else p.sd / 100),
                  "" if p is None else p.selection, r.digits, " ".join(r.runs)]
             )  # fmt: skip
