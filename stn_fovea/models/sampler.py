@@ -36,9 +36,10 @@ class AffineSampler(nn.Module):
         self.output_size = tuple(output_size) if output_size is not None else None
         self.align_corners, self.padding_mode, self.mode = align_corners, padding_mode, mode
 
-    def forward(self, image: Tensor, theta: Tensor) -> Tensor:
-        """image (B, C, H, W), theta (B, 2, 3) -> glimpse (B, C, *output_size)."""
-        height, width = self.output_size or image.shape[-2:]
+    def forward(self, image: Tensor, theta: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
+        """image (B, C, H, W), theta (B, 2, 3) -> glimpse (B, C, *output_size); ``output_size`` here
+        replaces the sampler's own for this call."""
+        height, width = output_size or self.output_size or image.shape[-2:]
         grid = F.affine_grid(
             theta, [image.shape[0], image.shape[1], height, width], align_corners=self.align_corners
         )

@@ -1,0 +1,85 @@
+"""STN placements (Finnveden et al. 2021): C0, CX, DLX, SLX and the iterative transformer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stn_fovea.errors import ConfigError
+from stn_fovea.models.placement import PlacedSTN, compose
+
+
+def translation(tx: float, ty: float = 0.0, scale: float = 1.0) -> torch.Tensor:
+    return torch.tensor([[[scale, 0.0, tx], [0.0, scale, ty]]])
+
+
+def test_compose_is_first_applied_to_the_points_then_maps():
+    # an output point p goes through `then` to the once-warped image, then through `first` to the input
+    first, then = translation(0.2, -0.1, scale=0.5), translation(0.4, 0.3, scale=2.0)
+    point = torch.tensor([0.3, -0.7, 1.0])
+    expected = first[0] @ torch.cat((then[0] @ point, torch.ones(1)))
+    assert torch.allclose(compose(first, then)[0] @ point, expected)
+
+
+@pytest.mark.parametrize(("placement", "layer"), [("c", 0), ("c", 1), ("c", 2), ("dl", 1), ("sl", 2)])
+def test_every_placement_starts_at_the_identity_and_reads_its_input_size(placement, layer):
+    torch.manual_seed(0)
+    net = PlacedSTN(placement, layer, input_size=60, downsample=2)
+    image = torch.rand(3, 1, 60, 60)
+    out = net(image)
+    assert out.logits.shape == (3, 10) and out.glimpses.shape == (3, 1, 1, 30, 30)
+    assert torch.allclose(out.thetas[:, 0], translation(0.0).expand(3, 2, 3))
+    corners = torch.tensor([[-0.5, -0.5], [59.5, -0.5], [59.5, 59.5], [-0.5, 59.5]])  # the whole image
+    assert torch.allclose(out.windows[0, 0], corners)
+    with pytest.raises(ValueError, match="60px"):
+        net(torch.rand(1, 1, 28, 28))
+
+
+def test_shared_localisation_adds_no_parameters_and_deeper_localisation_copies_the_blocks():
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    c1, s1, d1 = (PlacedSTN(p, 1, input_size=28) for p in ("c", "sl", "dl"))
+    assert count(s1) == count(c1)  # the paper's point: SLX costs no more than CX
+    shared = {id(p) for p in s1.localization_parameters()}
+    assert not shared & {id(p) for p in s1.blocks.parameters()}  # the shared block is the classifier's
+    copies = list(d1.copies.parameters())
+    assert copies and not {id(p) for p in copies} & {id(p) for p in d1.blocks.parameters()}
+    assert torch.equal(copies[0], d1.blocks[0][0].weight)  # a copy: same start, its own parameters
+    assert count(d1) == count(c1) + sum(p.numel() for p in d1.blocks[0].parameters())
+
+
+def test_iterations_compose_the_predicted_transforms_and_resample_the_input():
+    # a localisation net that always predicts "move by 0.25": k iterations move by 0.25 k in all
+    for iterations in (1, 3):
+        net = PlacedSTN("sl", 1, input_size=28, iterations=iterations)
+        net.localization.head.bias.data = torch.tensor([1.0, 0.0, 0.25, 0.0, 1.0, 0.0])
+        theta = net(torch.rand(2, 1, 28, 28)).thetas[:, 0]
+        assert torch.allclose(theta, translation(0.25 * iterations).expand(2, 2, 3))
+
+
+def test_the_feature_map_transformer_warps_features_not_the_image():
+    torch.manual_seed(0)
+    net = PlacedSTN("c", 1, input_size=28).eval()
+    image = torch.rand(1, 1, 28, 28)
+    before = net(image).logits
+    net.localization.head.bias.data = torch.tensor([1.0, 0.0, 0.5, 0.0, 1.0, 0.0])  # shift the features
+    moved = net(image)
+    assert not torch.allclose(moved.logits, before)
+    assert moved.windows[0, 0, 0, 0] == pytest.approx(6.5)  # the equivalent window in input pixels
+    loss = moved.logits.sum()
+    loss.backward()
+    assert net.localization.head.weight.grad is not None and net.localization.head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"placement": "x"}, "placement must be one of"),
+        ({"placement": "sl", "layer": 0}, r"layer=0 must lie in \[1, 2\]"),
+        ({"placement": "c", "layer": 3}, r"layer=3 must lie in \[0, 2\]"),
+        ({"placement": "c", "layer": 1, "iterations": 2}, "iterations=2"),
+        ({"downsample": 3}, "downsample=3"),
+    ],
+)
+def test_bad_placements_are_one_clear_line(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        PlacedSTN(input_size=28, **settings)
