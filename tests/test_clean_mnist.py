@@ -21,7 +21,7 @@ from stn_fovea.evaluation.evaluator import EvaluationContext
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
 from stn_fovea.models.localization import CoordConv2d, TutorialLocalization, coordinate_channels
 from stn_fovea.train import build_data, train
-from test_evaluators import Oracle, bar_digits, bright_labels, clean_28, fake_datamodule
+from test_evaluators import Gazer, Oracle, bar_digits, bright_labels, clean_28, fake_datamodule
 
 
 # -- the per-sample affine jitter -----------------------------------------------------------------------
@@ -232,3 +232,17 @@ def test_a_test_selected_checkpoint_without_per_epoch_test_scores_stops_at_start
     with pytest.raises(ConfigError, match="data.test_each_epoch=true"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()  # before any training
+
+
+def test_protocol_gaze_error_is_the_mean_distance_from_the_window_centre_to_the_digit(tmp_path):
+    # The window's centre is a quarter of the way to the digit: 3/4 of the digit's offset from it.
+    recipe = clean_28(shift_std_px=3.0, shift_max_px=4)  # the widest bar (9) stays inside the frame
+    datamodule = fake_datamodule(test_recipes={"shifted": recipe})
+    context = EvaluationContext(Gazer(bright_labels, along=0.25), datamodule, bar_digits(), tmp_path, "fake")
+    metrics = ProtocolAccuracy()(context)
+    keys = datamodule.sample_keys("test/shifted", torch.arange(10))
+    offsets = recipe.sample(keys).shifts.float()
+    assert offsets.norm(dim=-1).mean() > 1  # the digits did move
+    assert metrics["gaze_error_px"]["shifted"] == pytest.approx(float(0.75 * offsets.norm(dim=-1).mean()))
+    blind = EvaluationContext(Oracle(bright_labels), datamodule, bar_digits(), tmp_path, "fake")
+    assert "gaze_error_px" not in ProtocolAccuracy()(blind)  # no window, no gaze

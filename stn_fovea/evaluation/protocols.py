@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from torch import Tensor  # noqa: E402
 from torchmetrics import MetricCollection  # noqa: E402
 from torchmetrics.classification import (  # noqa: E402
     MulticlassAccuracy,
@@ -37,8 +38,9 @@ def protocol_metrics(num_classes: int) -> MetricCollection:
 
 class ProtocolAccuracy:
     """Top-1 accuracy (the numbers of ``trainer.test``), macro F1 and the confusion matrix on all test
-    digits of every test protocol; ``confusion_matrix.png`` draws one matrix per protocol, and the
-    training run's TensorBoard gets the same figure.
+    digits of every test protocol, and for a model whose glimpse is a window the mean distance in pixels
+    from its centre to the digit's centre (``gaze_error_px``). ``confusion_matrix.png`` draws one matrix
+    per protocol, and the training run's TensorBoard gets the same figure.
 
     Args:
         reference: name of a table of published accuracies per model (``evaluation/reference.py``),
@@ -59,18 +61,24 @@ class ProtocolAccuracy:
         datamodule, digits = context.datamodule, context.digits
         count = len(digits.labels)
         results: dict[str, dict[str, Any]] = {}
+        gaze_error: dict[str, float] = {}
         for name, recipe in datamodule.test_recipes.items():
             source = f"{TEST}/{name}"
             task = context.progress.add_task(source, total=count) if context.progress else None
             metrics = protocol_metrics(self.num_classes)
+            distances: list[Tensor] = []
             for start in range(0, count, context.batch_size):
                 index = torch.arange(start, min(start + context.batch_size, count))
                 keys = datamodule.sample_keys(source, index)
                 reading = read_batch(context.module, recipe, digits, index, keys)
                 metrics.update(reading.predicted, reading.label)
+                if reading.gaze is not None:
+                    distances.append((reading.gaze - reading.digit).norm(dim=-1))
                 if context.progress is not None and task is not None:
                     context.progress.advance(task, len(index))
             results[name] = metrics.compute()
+            if distances:
+                gaze_error[name] = float(torch.cat(distances).mean())
         figure = plot_confusion_matrices(results, context.model_name)
         figure.savefig(context.out_dir / FIGURE, dpi=110)
         if context.tensorboard is not None:
@@ -82,6 +90,8 @@ class ProtocolAccuracy:
             # rows: true class, columns: predicted class (torchmetrics' convention)
             "confusion_matrix": {name: m["confusion_matrix"].tolist() for name, m in results.items()},
         }
+        if gaze_error:  # a model whose glimpse is a window: how far its centre was from the digit's
+            result["gaze_error_px"] = gaze_error
         published = REFERENCE_TABLES.get(self.reference or "", {}).get(context.model_name)
         if published:
             result["reference"] = published
