@@ -15,7 +15,7 @@ import json
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -37,22 +37,28 @@ COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci
            "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell of one evaluated run."""
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """What one evaluated run measured on one test set or grid cell."""
 
     label: str  # the experiment (or the model when none was named) and its evaluation-time options
     model: str
     noise: float
     train_noise: float
-    saccades: int | None
-    contrast: float
-    eccentricity: float
     accuracy: float
     digits: int
     seed: int | None
     run: str
     epochs: int | None = None  # the length of the run's training schedule, when metrics.json says
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell(RunResult):
+    """One grid cell of one evaluated run."""
+
+    saccades: int | None
+    contrast: float
+    eccentricity: float
 
 
 @dataclass(frozen=True)
@@ -198,42 +204,55 @@ def name_schedules(cells: Iterable[S]) -> list[S]:
     ]
 
 
-def aggregate(cells: Iterable[Cell]) -> list[Point]:
-    """One point per (experiment or model and its schedule's length, evaluation and training noise,
-    saccades, contrast, eccentricity), over the runs that measured it. Two runs with the same seed in
-    one group are not independent samples: the first is kept and the others are named on stderr."""
-    groups: dict[tuple, dict[int | str, Cell]] = defaultdict(dict)
-    for cell in name_schedules(cells):
-        key = (
-            cell.label,
-            cell.model,
-            cell.noise,
-            cell.train_noise,
-            cell.saccades,
-            cell.contrast,
-            cell.eccentricity,
-        )
-        seed: int | str = cell.run if cell.seed is None else cell.seed
-        if seed in groups[key]:
+class Seeded(Scheduled, Protocol):
+    """A row of one run that can be pooled over seeds."""
+
+    seed: int | None
+    run: str
+
+
+T = TypeVar("T", bound=Seeded)
+
+
+def group_seeds(rows: Iterable[T], key: Callable[[T], tuple]) -> dict[tuple, list[T]]:
+    """The rows grouped by ``key`` (after :func:`name_schedules`), one per seed. Two runs with the same
+    seed in one group are not independent samples: the first is kept and the others are named on
+    stderr. A run without a seed counts as a seed of its own."""
+    groups: dict[tuple, dict[int | str, T]] = defaultdict(dict)
+    for row in name_schedules(rows):
+        group = groups[key(row)]
+        seed: int | str = row.run if row.seed is None else row.seed
+        if seed in group:
             print(
-                f"stn_fovea: compare: {cell.run} repeats seed {seed} of {groups[key][seed].run}; left out",
+                f"stn_fovea: compare: {row.run} repeats seed {seed} of {group[seed].run}; left out",
                 file=sys.stderr,
             )
             continue
-        groups[key][seed] = cell
+        group[seed] = row
+    return {k: list(v.values()) for k, v in groups.items()}
+
+
+def seed_interval(values: Sequence[float], digits: int) -> tuple[float, float, float, str]:
+    """Mean and 95 % interval: Student's t over seeds ("seeds"), or for one run Wilson's over its
+    ``digits`` test digits ("digits")."""
+    if len(values) > 1:
+        return (*mean_interval(values), "seeds")
+    low, high = wilson(values[0] * digits, digits) if digits else (math.nan, math.nan)
+    return values[0], low, high, "digits"
+
+
+def aggregate(cells: Iterable[Cell]) -> list[Point]:
+    """One point per (experiment or model and its schedule's length, evaluation and training noise,
+    saccades, contrast, eccentricity), over the runs (seeds) that measured it."""
+    groups = group_seeds(
+        cells,
+        lambda c: (c.label, c.model, c.noise, c.train_noise, c.saccades, c.contrast, c.eccentricity),
+    )
     points = []
-    for key, by_seed in sorted(groups.items(), key=_order):
+    for key, members in sorted(groups.items(), key=_order):
         label, model, noise, train_noise, saccades, contrast, radius = key
-        members = list(by_seed.values())
-        values = [m.accuracy for m in members]
         digits = min(m.digits for m in members)
-        if len(members) > 1:
-            mean, low, high = mean_interval(values)
-            kind = "seeds"
-        else:
-            mean = values[0]
-            low, high = wilson(mean * members[0].digits, members[0].digits)
-            kind = "digits"
+        mean, low, high, kind = seed_interval([m.accuracy for m in members], members[0].digits)
         reference = reference_value(model, noise, saccades, contrast, radius)
         points.append(
             Point(label, model, noise, train_noise, saccades, contrast, radius, mean, low, high, len(members),

@@ -13,19 +13,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stn_fovea.evaluation.benchmark import (
     PER_CONTRAST_MODELS,
+    RunResult,
     changes_suffix,
-    mean_interval,
-    name_schedules,
+    group_seeds,
+    seed_interval,
     train_epochs,
-    wilson,
 )
 from stn_fovea.evaluation.reference import PROTOCOL_REFERENCE, PublishedScore
 
@@ -34,22 +32,13 @@ COLUMNS = ["experiment", "model", "noise", "train_noise", "train_contrast", "pro
            "published_sd", "published_selection", "digits", "runs"]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Score:
+@dataclass(frozen=True, kw_only=True)
+class Score(RunResult):
     """One test protocol of one evaluated run."""
 
-    label: str  # the experiment (or the model when none was named) and its evaluation-time options
-    model: str
-    noise: float
     protocol: str
-    accuracy: float
-    train_noise: float
     train_contrast: float | None  # the contrast of a per-contrast net (What/Where), else None
     f1_macro: float | None
-    digits: int
-    seed: int | None
-    run: str
-    epochs: int | None = None
     test_selected: float | None = None  # the best of the per-epoch test scores, where it was kept
 
 
@@ -120,29 +109,18 @@ def read_scores(metrics_path: Path) -> list[Score]:
 def summarise(scores: Iterable[Score]) -> list[Row]:
     """One row per (experiment and schedule length, model, noise, protocol) over its seeds; a run that
     repeats a seed of its group is left out and named on stderr."""
-    groups: dict[tuple, dict[int | str, Score]] = defaultdict(dict)
-    for score in name_schedules(scores):
+
+    def key(score: Score) -> tuple:
         contrast = -1.0 if score.train_contrast is None else score.train_contrast
-        key = (score.label, score.model, score.noise, score.train_noise, contrast, score.protocol)
-        seed: int | str = score.run if score.seed is None else score.seed
-        if seed in groups[key]:
-            print(
-                f"stn_fovea: compare: {score.run} repeats seed {seed} of {groups[key][seed].run}; left out",
-                file=sys.stderr,
-            )
-            continue
-        groups[key][seed] = score
+        return score.label, score.model, score.noise, score.train_noise, contrast, score.protocol
+
+    groups = group_seeds(scores, key)
     rows = []
-    for (label, model, noise, train_noise, contrast, protocol), by_seed in sorted(groups.items()):
-        members = list(by_seed.values())
+    for (label, model, noise, train_noise, contrast, protocol), members in sorted(groups.items()):
         accuracy = [m.accuracy for m in members]
         digits = min(m.digits for m in members)
-        if len(members) > 1:
-            mean, low, high = mean_interval(accuracy)
-            sd, kind = _sd(accuracy), "seeds"
-        else:
-            mean, sd, kind = accuracy[0], None, "digits"
-            low, high = wilson(mean * digits, digits) if digits else (math.nan, math.nan)
+        mean, low, high, kind = seed_interval(accuracy, digits)
+        sd = _sd(accuracy)
         f1 = [m.f1_macro for m in members if m.f1_macro is not None]
         selected = [m.test_selected for m in members if m.test_selected is not None]
         rows.append(
