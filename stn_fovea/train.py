@@ -66,32 +66,34 @@ def run_info(run: DictConfig) -> dict[str, Any]:
     }
 
 
+def test_monitors(callbacks: list[Callback]) -> list[ModelCheckpoint]:
+    """The checkpoints that monitor the per-epoch test score (``test_each_epoch/...``): they keep the
+    "best test epoch" some papers report, never the run's own best checkpoint."""
+    checkpoints = (cb for cb in callbacks if isinstance(cb, ModelCheckpoint))
+    return [cb for cb in checkpoints if str(cb.monitor or "").startswith(f"{TEST_EACH_EPOCH}/")]
+
+
 def test_selected(callbacks: list[Callback]) -> dict[str, Any]:
     """The "best test epoch" of a run that scored its test set every epoch (data.test_each_epoch) and
-    kept that epoch's checkpoint (a ModelCheckpoint monitoring test_each_epoch/...): reported beside
-    the validation-selected numbers, never instead of them."""
-    for callback in callbacks:
-        monitor = str(getattr(callback, "monitor", None) or "")
-        if isinstance(callback, ModelCheckpoint) and monitor.startswith(f"{TEST_EACH_EPOCH}/"):
-            if callback.best_model_score is not None:
-                return {
-                    "test_selected": {
-                        "metric": monitor,
-                        "accuracy": float(callback.best_model_score),
-                        "checkpoint": callback.best_model_path,
-                    }
+    kept that epoch's checkpoint: reported beside the validation-selected numbers, never instead."""
+    for callback in test_monitors(callbacks):
+        if callback.best_model_score is not None:
+            return {
+                "test_selected": {
+                    "metric": callback.monitor,
+                    "accuracy": float(callback.best_model_score),
+                    "checkpoint": callback.best_model_path,
                 }
+            }
     return {}
 
 
 def check_test_selection(callbacks: list[Callback], datamodule: NoisyMNIST) -> None:
     """A checkpoint that monitors the per-epoch test score needs the data to compute that score."""
     logged = f"{TEST_EACH_EPOCH}/{datamodule.headline_protocol}/"
-    for callback in callbacks:
-        monitor = str(getattr(callback, "monitor", None) or "")
-        if monitor.startswith(f"{TEST_EACH_EPOCH}/") and (
-            not datamodule.test_each_epoch or not monitor.startswith(logged)
-        ):
+    for callback in test_monitors(callbacks):
+        monitor = str(callback.monitor)
+        if not datamodule.test_each_epoch or not monitor.startswith(logged):
             raise ConfigError(
                 f"a checkpoint monitors {monitor}, but this run scores "
                 + (f"{logged}* each epoch" if datamodule.test_each_epoch else "no test set each epoch")
@@ -218,7 +220,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.interrupted:
         log.warning("training was interrupted; checkpoints are in %s", output_dir / "checkpoints")
         return {}
-    checkpoint = next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor), None)
+    peeking = test_monitors(callbacks)
+    checkpoint = next(
+        (cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor and cb not in peeking), None
+    )
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     selected = test_selected(callbacks)  # before trainer.test restores the callbacks' saved states
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)

@@ -239,19 +239,17 @@ class NoisyMNIST(L.LightningDataModule):
             self._loader(level, self.eval_batch_size, False),
         ]
         if self.test_each_epoch:
-            digits = self.test_digits
-            source = f"{TEST_EACH_EPOCH}/{self.headline_protocol}"
-            test = DigitBatches(digits, torch.arange(len(digits.labels)), source)
-            loaders.append(self._loader(test, self.eval_batch_size, False))
+            loaders.append(self._test_loader(f"{TEST_EACH_EPOCH}/{self.headline_protocol}"))
         return loaders
 
     def test_dataloader(self) -> list[DataLoader]:
+        return [self._test_loader(f"{TEST}/{name}") for name in self.test_recipes]
+
+    def _test_loader(self, source: str) -> DataLoader:
+        """The test digits, in order, as one batch source (``test/<name>`` or ``test_each_epoch/<name>``)."""
         digits = self.test_digits
-        indices = torch.arange(len(digits.labels))
-        return [
-            self._loader(DigitBatches(digits, indices, f"{TEST}/{name}"), self.eval_batch_size, False)
-            for name in self.test_recipes
-        ]
+        batches = DigitBatches(digits, torch.arange(len(digits.labels)), source)
+        return self._loader(batches, self.eval_batch_size, False)
 
     # -- rendering ------------------------------------------------------------------------------------
     def recipe_for(self, source: str) -> tuple[Recipe, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,28 +121,22 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
         digits = min(m.digits for m in members)
         mean, low, high, kind = seed_interval(accuracy, digits)
         sd = _sd(accuracy)
+        # F1 and the best test epoch only where every seed has them
         f1 = [m.f1_macro for m in members if m.f1_macro is not None]
+        f1 = f1 if len(f1) == len(members) else []
         selected = [m.test_selected for m in members if m.test_selected is not None]
         rows.append(
             Row(label, model, noise, train_noise, None if contrast < 0 else contrast, protocol, len(members),
-                mean, sd, low, high, kind,
-                _mean(f1) if len(f1) == len(members) else None, _sd(f1) if len(f1) == len(members) else None,
-                _mean(selected) if len(selected) == len(members) else None,
+                mean, sd, low, high, kind, statistics.fmean(f1) if f1 else None, _sd(f1) if f1 else None,
+                statistics.fmean(selected) if len(selected) == len(members) else None,
                 PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
         )  # fmt: skip
     return rows
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _sd(values: Sequence[float]) -> float | None:
     """The sample standard deviation (n - 1); None for fewer than two values."""
-    if len(values) < 2:
-        return None
-    mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def _percent(value: float | None, sd: float | None = None) -> str:

@@ -58,9 +58,10 @@ class TutorialLocalization(nn.Module):
         return self.fc(self.features(image).flatten(1))
 
 
-def _conv_pool_relu(
+def conv_pool_relu(
     in_channels: int, out_channels: int, kernel_size: int, padding: int = 0, batch_norm: bool = False
 ) -> list[nn.Module]:
+    """conv (optionally batch-normalised), maxpool 2, ReLU: the block every conv net here is made of."""
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=not batch_norm)
     norm: list[nn.Module] = [nn.BatchNorm2d(out_channels)] if batch_norm else []
     return [conv, *norm, nn.MaxPool2d(2, stride=2), nn.ReLU(True)]
@@ -86,7 +87,7 @@ class RetinaLocalization(nn.Module):
             raise ValueError(f"one kernel size per conv layer: {channels} vs {kernel_sizes}")
         layers: list[nn.Module] = []
         for out_channels, kernel_size in zip(channels, kernel_sizes, strict=True):
-            layers += _conv_pool_relu(in_channels, out_channels, kernel_size)
+            layers += conv_pool_relu(in_channels, out_channels, kernel_size)
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
         flat = flattened_size(self.features, layers[0].in_channels, input_size)
@@ -163,7 +164,7 @@ class PeripheralLocalization(nn.Module):
         current = in_channels + (2 if coord_channels else 0)
         for index, out_channels in enumerate(channels):
             kernel_size = 5 if index == 0 else 3
-            layers += _conv_pool_relu(current, out_channels, kernel_size, kernel_size // 2, batch_norm)
+            layers += conv_pool_relu(current, out_channels, kernel_size, kernel_size // 2, batch_norm)
             current = out_channels
         self.features = nn.Sequential(*layers)
         side = input_size // downsample

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stn_fovea.errors import ConfigError
-from stn_fovea.models.localization import flattened_size
+from stn_fovea.models.localization import conv_pool_relu, flattened_size
 from stn_fovea.models.pose import AffinePose
 from stn_fovea.models.sampler import AffineSampler, glimpse_corners
 from stn_fovea.models.transformer import ModelOutput
@@ -33,8 +33,7 @@ PLACEMENTS = ("c", "dl", "sl")
 
 def conv_block(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
     """conv (same padding), maxpool 2, ReLU: one block of the ST-CNN."""
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-    return nn.Sequential(conv, nn.MaxPool2d(2), nn.ReLU(inplace=True))
+    return nn.Sequential(*conv_pool_relu(in_channels, out_channels, kernel_size, kernel_size // 2))
 
 
 class LocalizationHead(nn.Module):
@@ -141,9 +140,7 @@ class PlacedSTN(nn.Module):
         self.sampler = AffineSampler(padding_mode=padding_mode)
         # what the localisation net reads: the input (C0), or the features after X blocks
         loc_in_channels = in_channels if layer == 0 else channels[layer - 1]
-        loc_side = input_size
-        for _ in range(layer):
-            loc_side //= 2
+        loc_side = input_size // 2**layer  # each block halves the side
         self.copies = copy.deepcopy(self.blocks[:layer]) if placement == "dl" else None
         self.localization = LocalizationHead(
             loc_in_channels, loc_side, loc_channels, loc_hidden, downsample=2 if layer == 0 else 1
