@@ -121,6 +121,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
         run_info={**trained, **({"model_changes": changed} if changed else {})},
+        channels_last=bool(cfg.channels_last),
     )
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea evaluation")

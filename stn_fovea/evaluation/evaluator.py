@@ -172,13 +172,18 @@ def evaluate_model(
     run_info: Mapping[str, Any] | None = None,
     tensorboard: SummaryWriter | None = None,
     global_step: int = 0,
+    channels_last: bool = False,
 ) -> dict[str, Any]:
     """Run every evaluator (built by :func:`build_evaluators`) on the datamodule's fixed test digits;
     write and return metrics.json. ``run_info`` (the run's seed, experiment and training noise) and the
     training contrast are written too: ``compare`` groups runs by them. ``tensorboard``, the training
-    run's writer, also receives the evaluators' figures (at ``global_step``)."""
+    run's writer, also receives the evaluators' figures (at ``global_step``). ``channels_last`` computes
+    the model's convolutions in NHWC memory format (over 2x faster on a CPU for the 128x128 localisation
+    nets; the numbers agree to float rounding)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     module.eval()
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
     digits = datamodule.test_digits
     recipe = datamodule.train_recipe
     metrics: dict[str, Any] = {
@@ -189,6 +194,7 @@ def evaluate_model(
         "train_contrast": list(recipe.contrast),  # type: ignore[attr-defined]
         "data_seed": datamodule.seed,
         "test_digits": len(digits.labels),
+        "channels_last": channels_last,
     }
     with progress_bar() as progress:
         context = EvaluationContext(
