@@ -199,6 +199,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_data(cfg)
     module = build_model(cfg, datamodule)
+    if cfg.get("channels_last"):
+        module.to(memory_format=torch.channels_last)
     sweep_metric = check_sweep_metric(module, datamodule)
     evaluators = build_evaluators(cfg.get("evaluators"), datamodule)
     callbacks: list[Callback] = _instantiate_all(cfg.get("callbacks"))
@@ -240,6 +242,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             run_info={**run_info(cfg), **selected},
             tensorboard=next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None),
             global_step=trainer.global_step,
+            channels_last=bool(cfg.get("channels_last")),
         )
     _report(output_dir, best, metrics)
     return metrics

@@ -59,7 +59,13 @@ def test_a_short_run_writes_checkpoints_logs_figures_and_metrics(compose_train, 
         assert written["accuracy"][protocol] == pytest.approx(
             metrics["test"][f"test/{protocol}/acc"], abs=1e-6
         )
-    assert written["model"] == model
+    assert written["model"] == model and written["channels_last"] is True
+    # channels_last (train.yaml's default) trained the convolutions in NHWC: the checkpoint keeps it
+    weights = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
+    kernels = [w for w in weights.values() if w.dim() == 4 and w.shape[1] > 1]
+    assert kernels and all(
+        w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in kernels
+    )
 
 
 def test_curriculum_switches_on_the_intended_epoch(compose_train):
@@ -122,17 +128,21 @@ def test_evaluate_entry_point_on_a_checkpoint(compose_train):
         "curriculum.stages=[{shift_std_px:0}]",
     )
     train(run)
-    cfg = compose_train(
+    overrides = (
         "evaluators.shift_map.digits_per_cell=2",
         "evaluators.shift_map.max_shift_px=2",
         "test_size=300",
         "noise=1.0",
         f"ckpt_path={Path(run.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
-        config_name="evaluate",
-        output="evaluation",
     )
+    cfg = compose_train(*overrides, config_name="evaluate", output="evaluation")
     metrics = evaluate(cfg)
     written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert written["noise"] == 1.0 and written["test_digits"] == 300
     assert set(written["accuracy"]) == {"central", "general"} and written == json.loads(json.dumps(metrics))
-    assert np.load(Path(cfg.paths.output_dir) / "shift_map.npy").shape == (5, 5)
+    shift_map = np.load(Path(cfg.paths.output_dir) / "shift_map.npy")
+    assert shift_map.shape == (5, 5) and written["channels_last"] is True
+    # NCHW reads the same images to float rounding: the same answers
+    nchw = compose_train(*overrides, "channels_last=false", config_name="evaluate", output="nchw")
+    assert evaluate(nchw)["accuracy"] == metrics["accuracy"]
+    assert np.array_equal(np.load(Path(nchw.paths.output_dir) / "shift_map.npy"), shift_map)
