@@ -93,3 +93,92 @@ def load_module(checkpoint: dict[str, Any], config: DictConfig | None = None) ->
     module = instantiate(model, **({"load_pretrained": False} if "load_pretrained" in model else {}))
     module.load_state_dict(checkpoint["state_dict"])
     return module
+
+
+LAST = "last.ckpt"  # written at the end of every epoch (conf/callbacks/default.yaml: latest_checkpoint)
+ON_EXCEPTION = "on_exception.ckpt"  # written when a run stops on an error or a signal (on_exception)
+SAME_RUN_KEYS = ("model_name", "data_name", "experiment_name", "seed")
+
+
+def run_dir_of(ckpt_path: str | None, default: str) -> str:
+    """The directory a run writes to (the ``run_dir_of`` resolver of ``hydra.run.dir``): a run that
+    resumes continues in the run directory of its checkpoint, so that its logs, checkpoints and
+    TensorBoard curves stay one run; ``default`` for a fresh run and for ``ckpt_path=last`` (which reads
+    the run directory given by ``hydra.run.dir``).
+
+    ``ckpt_path`` is ``<run>/checkpoints/<file>.ckpt`` or ``<run>`` itself.
+    """
+    if ckpt_path in (None, "", "last"):
+        return default
+    path = Path(str(ckpt_path)).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.parent.name == "checkpoints":
+        return str(path.parent.parent)
+    return default
+
+
+def latest_state(run_dir: Path) -> Path | None:
+    """A run directory's newest state to go on from: its last.ckpt (the end of its last epoch), else
+    on_exception.ckpt (a run stopped during its first epoch); None when it has neither."""
+    for name in (LAST, ON_EXCEPTION):
+        if (run_dir / "checkpoints" / name).is_file():
+            return run_dir / "checkpoints" / name
+    return None
+
+
+def resume_path(ckpt_path: str | None, run_dir: Path, auto: bool = True) -> Path | None:
+    """The checkpoint a run in ``run_dir`` continues from, or None for a fresh start.
+
+    Args:
+        ckpt_path: a checkpoint file; a run directory, or ``last`` for ``run_dir`` itself: that run's
+            :func:`latest_state`; None: see ``auto``.
+        run_dir: the run's own directory.
+        auto: without ``ckpt_path``, continue from ``run_dir``'s latest state when it has one: a job that
+            a cluster requeued (preempted, timed out) starts again in its own directory and goes on.
+
+    Raises:
+        CheckpointError: nothing to continue from in the run directory named, or (``auto`` off) a fresh
+            start asked for in a directory that holds another run's checkpoints.
+    """
+    if ckpt_path in (None, ""):
+        if auto:
+            return latest_state(run_dir)
+        if any((run_dir / "checkpoints").glob("*.ckpt")):
+            raise CheckpointError(
+                f"{run_dir} holds the checkpoints of a run, and auto_resume=false starts a new one: "
+                "give it a directory of its own (hydra.run.dir=<new dir>), or continue this run "
+                "(auto_resume=true)."
+            )
+        return None
+    source = run_dir if ckpt_path == "last" else Path(str(ckpt_path)).expanduser()
+    if ckpt_path != "last" and not source.is_dir():
+        return source  # a checkpoint file: read_checkpoint says what is wrong with it
+    state = latest_state(source)
+    if state is None:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: {source} holds no checkpoints/{LAST} to continue from. Pass the run "
+            "directory (ckpt_path=<run dir>, or ckpt_path=last hydra.run.dir=<run dir>) or a checkpoint "
+            "file (ckpt_path=<run dir>/checkpoints/<file>.ckpt)."
+        )
+    return state
+
+
+def check_same_run(checkpoint: dict[str, Any], path: Path, config: DictConfig) -> None:
+    """A run continues only the run it is: same model, data, experiment and seed.
+
+    Raises:
+        CheckpointError: the checkpoint's run differs; the message names the differences.
+    """
+    stored = run_config(checkpoint)
+    differences = [
+        f"{key}={stored.get(key)} there, {config.get(key)} here"
+        for key in SAME_RUN_KEYS
+        if stored.get(key) != config.get(key)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"{path} belongs to another run ({'; '.join(differences)}). To continue it, repeat its own "
+            f"overrides (they are in {path.parent.parent / '.hydra' / 'overrides.yaml'}); for a new run, "
+            "choose another hydra.run.dir."
+        )

@@ -6,6 +6,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from stn_fovea.checkpoint import run_dir_of
 from stn_fovea.errors import ConfigError
 
 
@@ -26,3 +27,5 @@ def _job_gpu() -> int:
 def register() -> None:
     if not OmegaConf.has_resolver("job_gpu"):
         OmegaConf.register_new_resolver("job_gpu", _job_gpu)
+    if not OmegaConf.has_resolver("run_dir_of"):  # hydra.run.dir: a resumed run continues in its own
+        OmegaConf.register_new_resolver("run_dir_of", run_dir_of)

@@ -22,7 +22,7 @@ from rich.console import Console
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
-from stn_fovea.checkpoint import read_checkpoint
+from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
 from stn_fovea.data.datamodule import TEST, TEST_EACH_EPOCH, NoisyMNIST
 from stn_fovea.errors import ConfigError, find_user_error, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
@@ -192,8 +192,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")
     # Fail now, with a clear message, on a bad resume path or setting, not after training.
-    if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path)
+    resume = resume_path(cfg.get("ckpt_path"), output_dir, bool(cfg.get("auto_resume", True)))
+    if resume is not None:
+        check_same_run(read_checkpoint(resume), resume, cfg)
+        log.info("continuing from %s in %s", resume, output_dir)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
 
@@ -218,7 +220,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(_flat(resolved))
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     if trainer.interrupted:
         log.warning("training was interrupted; checkpoints are in %s", output_dir / "checkpoints")
         return {}

@@ -1,8 +1,11 @@
-"""A test callback that records, per training epoch, what really reached the model."""
+"""Test callbacks: what reached the model in each epoch, when and where a run trained, and a hold at an
+epoch end during which a test stops the job (preemption)."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -39,3 +42,36 @@ class EpochRecorder(Callback):
         self.epochs[trainer.current_epoch]["global_step"] = trainer.global_step
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.epochs))
+
+
+class Lifetime(Callback):
+    """Writes {"pid", "start", "end"} (time.time() of fit start and end) to ``path``: when and where a
+    run trained."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.record: dict[str, float] = {}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module) -> None:
+        self.record = {"pid": os.getpid(), "start": time.time()}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module) -> None:
+        self.record["end"] = time.time()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.record))
+
+
+class HoldAtEpoch(Callback):
+    """At the end of training epoch ``epoch``, once per run directory: write ``<path>`` (this process's
+    pid), then wait up to ``seconds`` for a signal to stop the job (a preemption in a test)."""
+
+    def __init__(self, path: str, epoch: int = 1, seconds: float = 120.0) -> None:
+        self.path, self.epoch, self.seconds = Path(path), epoch, seconds
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.current_epoch != self.epoch or self.path.exists():
+            return
+        self.path.write_text(str(os.getpid()))
+        deadline = time.time() + self.seconds
+        while time.time() < deadline:
+            time.sleep(0.1)

@@ -103,8 +103,8 @@ def test_resume_continues_curriculum_optimiser_and_scheduler_exactly(compose_tra
     train(straight)
     first_half = compose_train(*common, "trainer.max_epochs=2", output="first_half")
     train(first_half)
-    last = Path(first_half.paths.output_dir) / "checkpoints" / "last.ckpt"
-    resumed = compose_train(*common, "trainer.max_epochs=4", f"ckpt_path={last}", output="resumed")
+    # ckpt_path=last: the run directory's own last.ckpt; the run goes on in that directory
+    resumed = compose_train(*common, "trainer.max_epochs=4", "ckpt_path=last", output="first_half")
     train(resumed)
 
     full, tail = epochs(straight.paths.output_dir), epochs(resumed.paths.output_dir)

@@ -1,0 +1,90 @@
+"""Resuming a run: in its own directory (by hand, or by itself when a cluster requeues it), and only
+the run it is."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import ROOT, TINY_RUN, data_root
+from stn_fovea.checkpoint import read_checkpoint, resume_path, run_dir_of
+from stn_fovea.errors import CheckpointError
+from stn_fovea.train import train
+
+SHORT = (*TINY_RUN, "model=stn", "evaluate=false", "curriculum=none")
+
+
+def last_epoch(run: Path) -> int:
+    return int(read_checkpoint(run / "checkpoints" / "last.ckpt")["epoch"])
+
+
+def test_a_resumed_run_writes_into_the_run_directory_of_its_checkpoint(tmp_path):
+    run = tmp_path / "runs" / "one"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "epoch3.ckpt").touch()
+    fresh = str(tmp_path / "new")
+    assert run_dir_of(str(run / "checkpoints" / "epoch3.ckpt"), fresh) == str(run)
+    assert run_dir_of(str(run), fresh) == str(run)
+    assert run_dir_of(None, fresh) == fresh and run_dir_of("last", fresh) == fresh
+    assert run_dir_of(str(tmp_path / "loose.ckpt"), fresh) == fresh  # not in a run directory
+
+
+def test_the_checkpoint_to_resume_from(tmp_path):
+    run = tmp_path / "run"
+    assert resume_path(None, run) is None  # a fresh directory starts afresh
+    with pytest.raises(CheckpointError, match="holds no checkpoints/last.ckpt"):
+        resume_path("last", run)
+    (run / "checkpoints").mkdir(parents=True)
+    stopped = run / "checkpoints" / "on_exception.ckpt"
+    stopped.touch()
+    assert resume_path(None, run) == stopped  # stopped in its first epoch
+    last = run / "checkpoints" / "last.ckpt"
+    last.touch()
+    assert resume_path(None, run) == last  # requeued: goes on by itself from its last epoch's end
+    assert resume_path("last", run) == last
+    assert resume_path(str(run), tmp_path / "elsewhere") == last
+    assert resume_path(str(run / "checkpoints" / "best.ckpt"), run) == run / "checkpoints" / "best.ckpt"
+    with pytest.raises(CheckpointError, match="auto_resume=false starts a new one"):
+        resume_path(None, run, auto=False)  # it would mix two runs' checkpoints
+    assert resume_path(None, tmp_path / "new", auto=False) is None
+
+
+def test_a_run_started_again_in_its_directory_goes_on_from_its_last_epoch(compose_train):
+    first = compose_train(*SHORT, "trainer.max_epochs=1", output="run")
+    train(first)
+    run = Path(first.paths.output_dir)
+    train(compose_train(*SHORT, "trainer.max_epochs=2", output="run"))
+    assert last_epoch(run) == 1
+    # one TensorBoard run: the validation curve holds both epochs, each once
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("val/acc")]
+    assert len(steps) == 2 and steps[0] < steps[1]
+
+
+def test_a_checkpoint_of_another_run_is_refused(compose_train):
+    train(compose_train(*SHORT, "trainer.max_epochs=1", output="run"))
+    other = compose_train(*SHORT, "trainer.max_epochs=2", "model=what", output="run")
+    with pytest.raises(CheckpointError, match="belongs to another run .*model_name=stn there, what here"):
+        train(other)
+
+
+def test_resuming_from_the_command_line_continues_in_the_original_directory(tmp_path):
+    env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    command = [sys.executable, "-m", "stn_fovea.train", *SHORT, f"paths.log_dir={logs}"]
+
+    def train_cli(*overrides: str) -> None:
+        result = subprocess.run(
+            [*command, *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    train_cli("trainer.max_epochs=1", f"hydra.run.dir={run}")
+    train_cli("trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}")
+    assert last_epoch(run) == 1
+    assert not logs.exists()  # no second run directory
+    assert "continuing from" in (run / "train.log").read_text()
