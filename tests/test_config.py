@@ -3,6 +3,10 @@
 from pathlib import Path
 
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -145,3 +149,18 @@ def test_sweep_jobs_get_gpus_round_robin():
     assert [device_for_job(job, 4) for job in range(6)] == [0, 1, 2, 3, 0, 1]
     with pytest.raises(ValueError, match="no CUDA device"):
         device_for_job(0, 0)
+
+
+def test_trainer_gpu_sweep_gives_each_job_of_a_sweep_its_own_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        devices = []
+        for job in range(3):
+            cfg = compose(
+                "train", overrides=["trainer=gpu_sweep", f"hydra.job.num={job}"], return_hydra_config=True
+            )
+            HydraConfig.instance().set_config(cfg)
+            devices.append(list(cfg.trainer.devices))
+    GlobalHydra.instance().clear()
+    assert devices == [[0], [1], [0]]

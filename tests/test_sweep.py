@@ -1,17 +1,26 @@
-"""One failing job leaves a sweep running; a diverging run stops with one message and a checkpoint."""
+"""Sweeps on the launchers users run (basic, joblib, submitit): one failing job leaves the others
+running; jobs run in parallel; a preempted job goes on when requeued. A diverging run stops with one
+message and a checkpoint."""
 
+import importlib.util
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, TINY_RUN, data_root
 from stn_fovea.callbacks.finite_loss import DivergedError
+from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.sweep import FAILURE_FILE
 from stn_fovea.train import train
 
+TESTS = str(ROOT / "tests")  # the jobs' test callbacks (recorders)
 TINY_CLI = (
     "data.train_size=100",
     "data.val_size=100",
@@ -23,29 +32,40 @@ TINY_CLI = (
 )
 
 
-def test_a_bad_value_fails_its_job_only_and_the_sweep_lists_it(tmp_path):
-    env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stn_fovea.train",
-            "-m",
-            "model=what",
-            "curriculum=none",
-            "data.contrast=0.7,1.5,0.3",
-            *TINY_CLI,
-            f"hydra.sweep.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def sweep(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m stn_fovea.train -m <overrides>`` into the sweep directory ``tmp_path``."""
+    env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1", "PYTHONPATH": TESTS}
+    command = [sys.executable, "-m", "stn_fovea.train", "-m", *overrides, f"hydra.sweep.dir={tmp_path}"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(path for path in sweep_dir.iterdir() if path.is_dir() and path.name[0].isdigit())
+
+
+LAUNCHERS = {
+    "basic": (),
+    "joblib": ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+    "submitit_local": ("hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"),
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_bad_value_fails_its_job_only_and_the_sweep_lists_it(tmp_path, launcher):
+    plugin = f"hydra_plugins.hydra_{launcher.split('_')[0]}_launcher"
+    if launcher != "basic" and not importlib.util.find_spec(plugin):
+        pytest.skip(f"the {launcher} launcher is not installed (make install installs it)")
+    result = sweep(
+        tmp_path,
+        *LAUNCHERS[launcher],
+        "model=what",
+        "curriculum=none",
+        "data.contrast=0.7,1.5,0.3",
+        *TINY_CLI,
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
-    jobs = sorted(path for path in tmp_path.iterdir() if path.is_dir() and path.name[0].isdigit())
+    jobs = job_dirs(tmp_path)
     assert [job.name.split("_")[0] for job in jobs] == ["0", "1", "2"]
     # the jobs before and after the bad one ran to their end with their results
     for job in (jobs[0], jobs[2]):
@@ -56,6 +76,61 @@ def test_a_bad_value_fails_its_job_only_and_the_sweep_lists_it(tmp_path):
     summary = result.stderr.split("job(s) of the sweep failed:")[1].strip().splitlines()
     assert len(summary) == 1 and summary[0].startswith(f"{jobs[1].name}: ")
     assert "contrast must lie in (0, 1]" in summary[0]
+
+
+def test_joblib_runs_the_jobs_of_a_sweep_at_the_same_time(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    result = sweep(
+        tmp_path,
+        *LAUNCHERS["joblib"],
+        "seed=1,2",
+        "model=what",
+        "curriculum=none",
+        *TINY_CLI,
+        "trainer.max_epochs=3",
+        "+callbacks.lifetime._target_=recorders.Lifetime",
+        "+callbacks.lifetime.path=${paths.output_dir}/lifetime.json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_dirs(tmp_path)
+    assert [job.name for job in jobs] == ["0", "1"]
+    for job in jobs:  # each job in its own directory, with its own checkpoints and TensorBoard
+        assert (job / "checkpoints" / "last.ckpt").is_file() and (job / "tensorboard").is_dir()
+    first, second = (json.loads((job / "lifetime.json").read_text()) for job in jobs)
+    assert first["pid"] != second["pid"]
+    assert first["start"] < second["end"] and second["start"] < first["end"]  # they trained together
+
+
+def test_a_preempted_submitit_job_goes_on_from_its_last_epoch_when_requeued(tmp_path):
+    """SLURM sends a signal before it preempts or times out a job; submitit then requeues it. Here
+    submitit's local executor gets that signal during epoch 1: the requeued job starts again in its own
+    directory and continues from the end of epoch 0."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    hold = tmp_path / "held"
+    env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1", "PYTHONPATH": TESTS}
+    command = [
+        sys.executable, "-m", "stn_fovea.train", "-m", *LAUNCHERS["submitit_local"], "seed=1",
+        "model=what", "curriculum=none", *TINY_CLI, "trainer.max_epochs=3",
+        "+callbacks.hold._target_=recorders.HoldAtEpoch", f"+callbacks.hold.path={hold}",
+        f"hydra.sweep.dir={tmp_path}",
+    ]  # fmt: skip
+    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as launcher:
+        deadline = time.time() + 300
+        while not hold.exists() and time.time() < deadline and launcher.poll() is None:
+            time.sleep(0.2)
+        assert hold.exists(), "the job never reached the end of epoch 1"
+        time.sleep(0.5)
+        os.kill(int(hold.read_text()), signal.SIGUSR2)  # submitit's preemption / time-out signal
+        _, stderr = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, stderr[-3000:]
+    job = tmp_path / "0"
+    assert int(read_checkpoint(job / "checkpoints" / "last.ckpt")["epoch"]) == 2
+    log = (job / "train.log").read_text()
+    assert f"continuing from {job / 'checkpoints' / 'last.ckpt'}" in log
+    events = EventAccumulator(str(job / "tensorboard"))  # one TensorBoard run, every epoch in it
+    events.Reload()
+    assert len({event.step for event in events.Scalars("val/acc")}) == 3
+    assert (job / "eval" / "metrics.json").is_file() or "evaluate=false" in TINY_CLI
 
 
 def test_a_diverging_run_stops_with_a_clear_error_and_keeps_a_checkpoint(compose_train):
