@@ -26,6 +26,12 @@ from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
 from stn_fovea.data.datamodule import TEST, TEST_EACH_EPOCH, NoisyMNIST
 from stn_fovea.errors import ConfigError, find_user_error, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
+from stn_fovea.hparams_tab import (
+    declare_final_metrics,
+    final_metric_names,
+    final_metric_values,
+    log_final_metrics,
+)
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
 from stn_fovea.sweep import in_multirun, one_line, record_failure
@@ -102,6 +108,14 @@ def check_test_selection(callbacks: list[Callback], datamodule: NoisyMNIST) -> N
             )
 
 
+def best_model_checkpoint(callbacks: list[Callback]) -> ModelCheckpoint | None:
+    """The checkpoint callback that keeps the run's best model, the one trainer.test scores: the first
+    that monitors a metric, never one that monitors the per-epoch test score."""
+    peeking = test_monitors(callbacks)
+    checkpoints = (cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor)
+    return next((cb for cb in checkpoints if cb not in peeking), None)
+
+
 def recorded_epochs(run: DictConfig) -> int | None:
     """The schedule's length as metrics.json records it: None for an unbounded one (max_epochs -1)."""
     epochs = schedule_epochs(run)
@@ -151,14 +165,20 @@ def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
     return module
 
 
-def check_sweep_metric(module: GlimpseModule, datamodule: NoisyMNIST) -> str:
-    """The task's sweep metric must be a metric that trainer.test will log."""
-    metric = str(module.task.sweep_metric)
-    logged = {
+def logged_test_metrics(module: GlimpseModule, datamodule: NoisyMNIST) -> set[str]:
+    """The metrics trainer.test logs: ``test/<protocol>/<metric>`` for the data's test protocols and the
+    task's metrics and loss."""
+    return {
         f"{TEST}/{protocol}/{name}"
         for protocol in datamodule.test_recipes
         for name in [*module.task.templates.keys(), "loss"]
     }
+
+
+def check_sweep_metric(module: GlimpseModule, datamodule: NoisyMNIST) -> str:
+    """The task's sweep metric must be a metric that trainer.test will log."""
+    metric = str(module.task.sweep_metric)
+    logged = logged_test_metrics(module, datamodule)
     if metric not in logged:
         raise ConfigError(
             f"task.sweep_metric={metric} is not a metric of this run; choose one of {sorted(logged)} "
@@ -217,21 +237,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers: list[Logger] = _instantiate_all(cfg.get("logger"))
     max_epochs = schedule_epochs(cfg, curriculum)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, max_epochs=max_epochs)
-    for logger in loggers:
-        logger.log_hyperparams(_flat(resolved))
+    checkpoint = best_model_checkpoint(callbacks)
+    monitor = str(checkpoint.monitor) if checkpoint else None
+    final_names = final_metric_names(logged_test_metrics(module, datamodule), monitor)
+    # trainer.loggers, not loggers: under trainer.fast_dev_run Lightning swaps them for a DummyLogger
+    declare_final_metrics(trainer.loggers, _flat(resolved), final_names)
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     if trainer.interrupted:
         log.warning("training was interrupted; checkpoints are in %s", output_dir / "checkpoints")
         return {}
-    peeking = test_monitors(callbacks)
-    checkpoint = next(
-        (cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.monitor and cb not in peeking), None
-    )
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    if best is None:
+        log.warning(
+            "no best checkpoint was saved (trainer.fast_dev_run saves none, or no callback monitors a "
+            "metric): the test and the evaluation measure the final weights in memory"
+        )
+    best_score = float(checkpoint.best_model_score) if checkpoint and best else None
     selected = test_selected(callbacks)  # before trainer.test restores the callbacks' saved states
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
+    final = final_metric_values(test_metrics, sweep_metric, monitor, best_score)
+    log_final_metrics(trainer.loggers, final, trainer.global_step)
     metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric}
     if cfg.get("evaluate") and trainer.is_global_zero:
         metrics["evaluation"] = evaluate_model(
@@ -242,11 +269,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             str(cfg.model_name),
             checkpoint=best,
             run_info={**run_info(cfg), **selected},
-            tensorboard=next((lg.experiment for lg in loggers if isinstance(lg, TensorBoardLogger)), None),
+            tensorboard=next(
+                (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
+            ),
             global_step=trainer.global_step,
             channels_last=bool(cfg.get("channels_last")),
         )
-    _report(output_dir, best, metrics)
+    if trainer.is_global_zero:
+        _report(output_dir, best, metrics)
     return metrics
 
 
