@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -217,19 +218,41 @@ class NoisyMNIST(L.LightningDataModule):
         chosen = spread_subset(total, self.test_size or total, self.seed)
         return Digits(self._test.images[chosen], self._test.labels[chosen])
 
+    @property
+    def world_size(self) -> int:
+        """Processes that share the data (DDP): 1 outside a distributed run."""
+        return self.trainer.world_size if self.trainer is not None else 1
+
     def _loader(self, dataset: DigitBatches, batch_size: int, shuffle: bool) -> DataLoader:
+        """Training: the epoch's order, which Lightning splits over the processes under DDP. Evaluation:
+        the digits in order; under DDP each process reads its own share, every digit exactly once (no
+        padding), and the metrics are summed over the processes."""
+        sampler: Sampler[int] | None = None
+        if shuffle:
+            sampler = EpochShuffleSampler(len(dataset), self.shuffle_seed)
+        elif self.world_size > 1:
+            assert self.trainer is not None
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=self.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=EpochShuffleSampler(len(dataset), self.shuffle_seed) if shuffle else None,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=keep_batch,
             persistent_workers=False,
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Batches of ``batch_size`` digits in all: under DDP each of the N processes takes 1/N of them."""
         assert self._train is not None, "call setup() first"
-        return self._loader(self._train, self.batch_size, shuffle=True)
+        if self.batch_size % self.world_size:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} is the global batch, split over {self.world_size} "
+                "processes (DDP): make it a multiple of trainer.devices x nodes"
+            )
+        return self._loader(self._train, self.batch_size // self.world_size, shuffle=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         assert self._val is not None, "call setup() first"

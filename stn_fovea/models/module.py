@@ -86,7 +86,8 @@ class GlimpseModule(L.LightningModule):
         options = dict(
             on_step=training, on_epoch=True, batch_size=len(batch["label"]), add_dataloader_idx=False
         )
-        self.log(f"{source}/loss", loss, prog_bar=shown, **options)
+        # under DDP: the evaluation loss averaged over the processes (the metrics sum their own states)
+        self.log(f"{source}/loss", loss, prog_bar=shown, sync_dist=not training, **options)
         key = self._metric_key(source)
         for name, metric in metrics.items():
             self.log(
