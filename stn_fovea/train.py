@@ -293,7 +293,7 @@ def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None
 
 
 def run_job(cfg: DictConfig) -> float | None:
-    """One run; inside a sweep, a failure is recorded and NaN returned so that the other jobs go on."""
+    """One run; inside a sweep, a failure is recorded and no value returned so that the other jobs go on."""
     if not in_multirun():
         with user_errors_exit():
             metrics = train(cfg)
@@ -305,7 +305,7 @@ def run_job(cfg: DictConfig) -> float | None:
             log.error("this job failed: %s", message)
             record_failure(Path(cfg.paths.output_dir), message, "".join(traceback.format_exception(error)))
             print(f"stn_fovea: job {HydraConfig.get().job.num} failed: {message}", file=sys.stderr)
-            return float("nan")
+            return None  # no result: Optuna records a failed trial (a NaN would stop its search)
     return metrics.get("test", {}).get(metrics.get("sweep_metric", ""))
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, TINY_RUN, data_root
@@ -168,3 +169,13 @@ TINY_RUN_FOR_WARNING = (
     "trainer.accelerator=cpu",
     "evaluate=false",
 )
+
+
+def test_an_optuna_search_runs_its_trials_and_writes_the_best_values(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    trials = ("hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2")
+    result = sweep(tmp_path, "hparams_search=lr_optuna", *trials, "model=what", "curriculum=none", *TINY_CLI)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [job.name for job in job_dirs(tmp_path)] == ["0", "1"]
+    best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert 0.0005 <= best["best_params"]["optimizer.lr"] <= 0.05 and 0 <= best["best_value"] <= 1
