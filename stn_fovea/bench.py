@@ -5,6 +5,7 @@ Numbers come from wall-clock timing of repeated calls after a warm-up, synchroni
   MotionClouds 128x128 pipeline (when MotionClouds is installed) as the yardstick;
 - training steps: render a batch from raw digits on the device, forward, backward, optimiser step;
   the epoch time is 55,000 training digits at that rate (validation not included);
+- the training loop's overhead: the same model and data in a bare PyTorch loop and in Lightning's;
 - Adam steps of an MLP (What/Where's Where net by default) with torch's three implementations
   (for-loop, foreach, fused), and with half the entries dead (zero gradients, denormal moments, as
   dead ReLU units leave them) with and without flush_denormal (CPU only; it applies to threads started
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 
 import hydra
+import lightning as L
 import numpy as np
 import torch
 from hydra import compose
@@ -158,6 +160,56 @@ def bench_adam_step(
         torch.set_flush_denormal(False)
 
 
+class _EpochClock(L.Callback):
+    """Wall time of each training epoch of a Lightning run (start to end of the epoch's batches)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def bench_loop_overhead(model: str, data: str, train_size: int, epochs: int = 2) -> tuple[float, float]:
+    """Training samples/s of the same model, data and batches in a bare PyTorch loop (render, forward,
+    loss, backward, step) and in Lightning's loop (``Trainer.fit`` as ``stn_fovea.train`` runs it: the
+    module's step with its metrics and logging; no validation, checkpoints, logger or progress bar).
+    The last of ``epochs`` epochs is timed (the first warms up), on the CPU."""
+    cfg = compose("train", overrides=[f"model={model}", f"data={data}", f"data.train_size={train_size}"])
+
+    def build() -> tuple[L.LightningModule, L.LightningDataModule]:
+        torch.manual_seed(0)
+        datamodule = instantiate(cfg.data)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        return instantiate(cfg.model).to(memory_format=torch.channels_last), datamodule
+
+    module, datamodule = build()
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    module.train()
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for batch in datamodule.train_dataloader():
+            batch = datamodule.render(batch)
+            optimizer.zero_grad(set_to_none=True)
+            module.task.loss(module(batch["image"]), batch).backward()
+            optimizer.step()
+        bare = time.perf_counter() - start
+    module, datamodule = build()
+    clock = _EpochClock()
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[clock],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    return train_size / bare, train_size / clock.seconds[-1]
+
+
 def devices(choice: str) -> list[torch.device]:
     if choice == "auto":
         return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
@@ -239,6 +291,15 @@ def run(cfg: DictConfig) -> Table:
                     f"Adam step ({implementation}{state})", name, "", f"{rate:,.1f}", "",
                     f"steps/s; MLP {'-'.join(map(str, sizes))}, {count / 1e6:.1f} M params",
                 )  # fmt: skip
+    if cfg.loop_overhead:
+        settings = cfg.loop_overhead
+        bare, lightning = bench_loop_overhead(settings.model, settings.data, int(settings.train_size))
+        label = f"{settings.model} on {settings.data}"
+        table.add_row(f"train loop {label}: bare PyTorch", "cpu", "", f"{bare:,.0f}", "", "")
+        table.add_row(
+            f"train loop {label}: Lightning", "cpu", "", f"{lightning:,.0f}", "",
+            f"{lightning / bare:.1%} of the bare loop's samples/s",
+        )  # fmt: skip
     return table
 
 

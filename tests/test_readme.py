@@ -55,6 +55,7 @@ TINY_BENCH = [
     "batch_size=4",
     "reference_pipeline=false",
     "device=cpu",
+    "loop_overhead.train_size=200",
 ]
 
 
