@@ -2,9 +2,9 @@
 
 Inside a multirun, ``train`` catches a job's error (a bad value, a crash, a diverged loss), writes its
 one-line message to ``<job dir>/FAILED`` and returns no value (None) to the sweeper, so the other jobs
-run to their end. :class:`FailureSummary`, a Hydra callback (``conf/hydra/default.yaml``), reads those files when the
-sweep ends, prints one line per failed job and exits non-zero. Files, not memory, because the joblib and
-submitit launchers run jobs in other processes.
+run to their end. :class:`FailureSummary`, a Hydra callback (``conf/hydra/default.yaml``), reads those
+files when the sweep ends, prints one line per failed job and exits non-zero. Files, not memory,
+because the joblib and submitit launchers run jobs in other processes.
 """
 
 from __future__ import annotations
