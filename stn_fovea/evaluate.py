@@ -125,7 +125,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea evaluation")
-    for name, value in metrics["accuracy"].items():
+    for name, value in metrics.get("accuracy", {}).items():  # none with evaluators.protocols=null
         console.print(f"{name:>10} accuracy: {value:.4f}  (noise {metrics['noise']})")
     console.print(f"figures, metrics.json: {output_dir.resolve()}")
     return metrics

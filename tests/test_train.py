@@ -146,3 +146,8 @@ def test_evaluate_entry_point_on_a_checkpoint(compose_train):
     nchw = compose_train(*overrides, "channels_last=false", config_name="evaluate", output="nchw")
     assert evaluate(nchw)["accuracy"] == metrics["accuracy"]
     assert np.array_equal(np.load(Path(nchw.paths.output_dir) / "shift_map.npy"), shift_map)
+    # an evaluation without the protocols evaluator (only the map) reports what it measured
+    only_map = compose_train(*overrides, "evaluators.protocols=null", config_name="evaluate", output="map")
+    assert (
+        "accuracy" not in evaluate(only_map) and (Path(only_map.paths.output_dir) / "shift_map.npy").is_file()
+    )

@@ -18,7 +18,16 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
@@ -154,10 +163,21 @@ def read_saccades(
     return [_reading(logits[:, k], output.windows[:, k], labels, digit, size) for k in range(saccades + 1)]
 
 
+class RateColumn(ProgressColumn):
+    """Images per second of a task (rich's estimate over its last 30 s)."""
+
+    def render(self, task: Task) -> Text:
+        return Text("" if task.speed is None else f"{task.speed:,.0f} images/s")
+
+
 @contextmanager
 def progress_bar() -> Iterator[Progress]:
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
     ) as progress:
         yield progress
 
