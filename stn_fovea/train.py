@@ -253,7 +253,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "no best checkpoint was saved (trainer.fast_dev_run saves none, or no callback monitors a "
             "metric): the test and the evaluation measure the final weights in memory"
         )
-    best_score = float(checkpoint.best_model_score) if checkpoint and best else None
+    # None when unknown: no checkpoint, or a resumed run whose checkpoints moved (Lightning then keeps
+    # only the best checkpoint's path)
+    score = checkpoint.best_model_score if checkpoint and best else None
+    best_score = None if score is None else float(score)
     selected = test_selected(callbacks)  # before trainer.test restores the callbacks' saved states
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}

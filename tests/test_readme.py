@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,11 @@ def needs(args: list[str]) -> str | None:
         if f"hydra/launcher={launcher}" in text and not importlib.util.find_spec(
             f"hydra_plugins.hydra_{launcher}_launcher"
         ):
-            return f"needs the {launcher} launcher (pip install -e '.[sweep]')"
+            return f"needs the {launcher} launcher (make install, or pip install -e '.[sweep]')"
+    if "hydra/launcher=submitit_slurm" in text and not shutil.which("sbatch"):
+        return "needs a SLURM cluster (sbatch)"
+    if "hparams_search=" in text and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
+        return "needs the Optuna sweeper (make install, or pip install -e '.[hpo]')"
     return None
 
 
@@ -138,8 +143,12 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
     if reason:
         pytest.skip(reason)
     args = substitute(args, checkpoints)
-    if entry == "train" and "-m" in args:
+    sweep = "-m" in args or any(a.startswith("hparams_search=") for a in args)
+    if entry == "train" and (sweep or "trainer=ddp" in args):  # processes of their own: run the command
         extra = tiny_evaluators(compose_train, [a for a in args if a != "-m" and "," not in a])
+        if any(a.startswith("hparams_search=") for a in args):
+            extra += ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2"]
+        where = f"hydra.sweep.dir={tmp_path}" if sweep else f"hydra.run.dir={tmp_path / 'run'}"
         env = {**os.environ, "STN_FOVEA_DATA": str(data_root()), "OMP_NUM_THREADS": "1"}
         result = subprocess.run(
             [
@@ -149,7 +158,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
                 *args,
                 *TINY_TRAIN,
                 *extra,
-                f"hydra.sweep.dir={tmp_path}",
+                where,
                 f"paths.cache_dir={CACHE}",
             ],
             cwd=ROOT,
@@ -160,7 +169,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         )
         assert result.returncode == 0, result.stderr[-3000:]
         jobs = [path for path in tmp_path.iterdir() if (path / "checkpoints" / "last.ckpt").is_file()]
-        assert len(jobs) > 1  # every job of the sweep ran
+        assert len(jobs) > 1 if sweep else jobs == [tmp_path / "run"]  # every job of a sweep ran
     elif entry == "train":
         cfg = compose_train(*args, *TINY_TRAIN, *tiny_evaluators(compose_train, args))
         metrics = train(cfg)
