@@ -57,3 +57,22 @@ class Classification(nn.Module):
 
     def update(self, metrics: MetricCollection, output: ModelOutput, batch: Mapping[str, Any]) -> None:
         metrics.update(output.logits, batch["label"])
+
+
+class SaccadeClassification(Classification):
+    """Classification after every saccade of a model that reads several glimpses (``model=saccadic_atn``):
+    the loss is the mean of the criterion on the reading after 0, 1, ..., k saccades
+    (``extras["saccade_logits"]``), so that every glimpse is trained to be read and every saccade to
+    help; the metrics score the final reading, as for any model."""
+
+    def attach(self, net: nn.Module) -> None:
+        if not hasattr(net, "saccades"):
+            raise ConfigError(
+                f"task=saccade_classification needs a model that saccades (model=saccadic_atn), got "
+                f"{type(net).__name__}: use task=classification"
+            )
+
+    def loss(self, output: ModelOutput, batch: Mapping[str, Any]) -> Tensor:
+        readings = output.extras["saccade_logits"]
+        labels = batch["label"].repeat_interleave(readings.shape[1])
+        return self.criterion(readings.flatten(0, 1), labels)
