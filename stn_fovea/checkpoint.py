@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,12 @@ def load_module(checkpoint: dict[str, Any], config: DictConfig | None = None) ->
 
 LAST = "last.ckpt"  # written at the end of every epoch (conf/callbacks/default.yaml: latest_checkpoint)
 ON_EXCEPTION = "on_exception.ckpt"  # written when a run stops on an error or a signal (on_exception)
-SAME_RUN_KEYS = ("model_name", "data_name", "experiment_name", "seed")
+# What a run trains: the config nodes and keys a resumed run must share with its checkpoint. The rest
+# (trainer, logger, callbacks, evaluators, paths, ...) says where, how long and how it reports.
+SAME_RUN_KEYS = (
+    "model_name", "data_name", "experiment_name", "seed", "model", "data", "task", "optimizer",
+    "scheduler", "curriculum",
+)  # fmt: skip
 
 
 def run_dir_of(ckpt_path: str | None, default: str) -> str:
@@ -112,7 +118,7 @@ def run_dir_of(ckpt_path: str | None, default: str) -> str:
         return default
     path = Path(str(ckpt_path)).expanduser()
     if path.is_dir():
-        return str(path)
+        return str(path.parent if path.name == "checkpoints" else path)
     if path.parent.name == "checkpoints":
         return str(path.parent.parent)
     return default
@@ -154,6 +160,8 @@ def resume_path(ckpt_path: str | None, run_dir: Path, auto: bool = True) -> Path
     source = run_dir if ckpt_path == "last" else Path(str(ckpt_path)).expanduser()
     if ckpt_path != "last" and not source.is_dir():
         return source  # a checkpoint file: read_checkpoint says what is wrong with it
+    if source.name == "checkpoints":
+        source = source.parent
     state = latest_state(source)
     if state is None:
         raise CheckpointError(
@@ -164,21 +172,35 @@ def resume_path(ckpt_path: str | None, run_dir: Path, auto: bool = True) -> Path
     return state
 
 
-def check_same_run(checkpoint: dict[str, Any], path: Path, config: DictConfig) -> None:
-    """A run continues only the run it is: same model, data, experiment and seed.
+def _leaves(node: Any, prefix: str) -> dict[str, Any]:
+    """{dotted key: value} of a nested config container."""
+    if isinstance(node, dict):
+        return {k: v for key, child in node.items() for k, v in _leaves(child, f"{prefix}.{key}").items()}
+    return {prefix: node}
+
+
+def check_same_run(checkpoint: dict[str, Any], path: Path, config: Mapping[str, Any]) -> None:
+    """A run continues only the run it is: the same :data:`SAME_RUN_KEYS` (model, data, task, optimiser,
+    scheduler, curriculum, seed) in the checkpoint and in ``config`` (this run's resolved config).
+    Settings a checkpoint does not record (added to stn_fovea since) and folders (``*_dir``: where this
+    machine keeps things) are not compared.
 
     Raises:
-        CheckpointError: the checkpoint's run differs; the message names the differences.
+        CheckpointError: the checkpoint's run differs; the message names the first differences.
     """
-    stored = run_config(checkpoint)
+    stored = OmegaConf.to_container(run_config(checkpoint), resolve=True)
+    assert isinstance(stored, dict)
+    there = {k: v for key in SAME_RUN_KEYS for k, v in _leaves(stored.get(key), key).items()}
+    here = {k: v for key in SAME_RUN_KEYS for k, v in _leaves(config.get(key), key).items()}
     differences = [
-        f"{key}={stored.get(key)} there, {config.get(key)} here"
-        for key in SAME_RUN_KEYS
-        if stored.get(key) != config.get(key)
+        f"{key}={there[key]} there, {here[key]} here"
+        for key in there
+        if key in here and there[key] != here[key] and not key.endswith("_dir")
     ]
     if differences:
+        more = f"; and {len(differences) - 5} more" if len(differences) > 5 else ""
         raise CheckpointError(
-            f"{path} belongs to another run ({'; '.join(differences)}). To continue it, repeat its own "
-            f"overrides (they are in {path.parent.parent / '.hydra' / 'overrides.yaml'}); for a new run, "
-            "choose another hydra.run.dir."
+            f"{path} belongs to another run ({'; '.join(differences[:5])}{more}). To continue it, repeat "
+            f"its own overrides (its config is in {path.parent.parent / 'config_resolved.yaml'}); for a "
+            "new run, choose another hydra.run.dir."
         )

@@ -34,7 +34,7 @@ from stn_fovea.hparams_tab import (
 )
 from stn_fovea.models.module import GlimpseModule
 from stn_fovea.resolvers import register as register_resolvers
-from stn_fovea.sweep import in_multirun, one_line, record_failure
+from stn_fovea.sweep import FAILURE_FILE, in_multirun, one_line, record_failure
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -210,12 +210,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")
+    (output_dir / FAILURE_FILE).unlink(missing_ok=True)  # a job run again: its earlier failure is past
     # Fail now, with a clear message, on a bad resume path or setting, not after training.
     resume = resume_path(cfg.get("ckpt_path"), output_dir, bool(cfg.get("auto_resume", True)))
     if resume is not None:
-        check_same_run(read_checkpoint(resume), resume, cfg)
+        check_same_run(read_checkpoint(resume), resume, resolved)
         log.info("continuing from %s in %s", resume, output_dir)
+    OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")  # once it is this run
     L.seed_everything(cfg.seed, workers=True)
     torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
 

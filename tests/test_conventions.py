@@ -26,7 +26,7 @@ def epoch_steps(run: Path) -> dict[int, int]:
 
 
 def csv_metrics(run: Path) -> list[dict[str, str]]:
-    with (run / "csv" / "metrics.csv").open() as file:
+    with (run / "csv" / "version_0" / "metrics.csv").open() as file:
         return list(csv.DictReader(file))
 
 
@@ -94,7 +94,7 @@ def test_csv_logger_alone_writes_metrics_csv_and_no_tensorboard(compose_train):
     # the best checkpoint's name carries the best val/acc to 4 decimals
     assert f"acc{max(val_acc):.4f}.ckpt" in metrics["best_checkpoint"]
     assert csv_column(rows, "hp/sweep_metric") == [pytest.approx(metrics["test"][metrics["sweep_metric"]])]
-    assert (run / "csv" / "hparams.yaml").is_file()
+    assert (run / "csv" / "version_0" / "hparams.yaml").is_file()
 
 
 def test_tensorboard_csv_logs_the_same_curves_to_both(compose_train):

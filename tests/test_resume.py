@@ -28,6 +28,7 @@ def test_a_resumed_run_writes_into_the_run_directory_of_its_checkpoint(tmp_path)
     fresh = str(tmp_path / "new")
     assert run_dir_of(str(run / "checkpoints" / "epoch3.ckpt"), fresh) == str(run)
     assert run_dir_of(str(run), fresh) == str(run)
+    assert run_dir_of(str(run / "checkpoints"), fresh) == str(run)
     assert run_dir_of(None, fresh) == fresh and run_dir_of("last", fresh) == fresh
     assert run_dir_of(str(tmp_path / "loose.ckpt"), fresh) == fresh  # not in a run directory
 
@@ -46,6 +47,7 @@ def test_the_checkpoint_to_resume_from(tmp_path):
     assert resume_path(None, run) == last  # requeued: goes on by itself from its last epoch's end
     assert resume_path("last", run) == last
     assert resume_path(str(run), tmp_path / "elsewhere") == last
+    assert resume_path(str(run / "checkpoints"), tmp_path / "elsewhere") == last
     assert resume_path(str(run / "checkpoints" / "best.ckpt"), run) == run / "checkpoints" / "best.ckpt"
     with pytest.raises(CheckpointError, match="auto_resume=false starts a new one"):
         resume_path(None, run, auto=False)  # it would mix two runs' checkpoints
@@ -53,11 +55,14 @@ def test_the_checkpoint_to_resume_from(tmp_path):
 
 
 def test_a_run_started_again_in_its_directory_goes_on_from_its_last_epoch(compose_train):
-    first = compose_train(*SHORT, "trainer.max_epochs=1", output="run")
+    first = compose_train(*SHORT, "trainer.max_epochs=1", "logger=tensorboard_csv", output="run")
     train(first)
     run = Path(first.paths.output_dir)
-    train(compose_train(*SHORT, "trainer.max_epochs=2", output="run"))
+    train(compose_train(*SHORT, "trainer.max_epochs=2", "logger=tensorboard_csv", output="run"))
     assert last_epoch(run) == 1
+    # the CSV logger keeps each attempt's rows (it would empty a folder it reuses)
+    for version in ("version_0", "version_1"):
+        assert "val/acc" in (run / "csv" / version / "metrics.csv").read_text()
     # one TensorBoard run: the validation curve holds both epochs, each once
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
@@ -67,9 +72,18 @@ def test_a_run_started_again_in_its_directory_goes_on_from_its_last_epoch(compos
 
 def test_a_checkpoint_of_another_run_is_refused(compose_train):
     train(compose_train(*SHORT, "trainer.max_epochs=1", output="run"))
+    run = Path(compose_train(*SHORT, output="run").paths.output_dir)
+    recorded = (run / "config_resolved.yaml").read_text()
     other = compose_train(*SHORT, "trainer.max_epochs=2", "model=what", output="run")
     with pytest.raises(CheckpointError, match="belongs to another run .*model_name=stn there, what here"):
         train(other)
+    noisier = compose_train(*SHORT, "trainer.max_epochs=2", "data.noise=1.0", output="run")
+    with pytest.raises(CheckpointError, match=r"data\.noise=0\.75 there, 1\.0 here"):
+        train(noisier)
+    assert (run / "config_resolved.yaml").read_text() == recorded  # the run's record stays its own
+    # where and how long it runs may change: a longer schedule on the same run goes on
+    train(compose_train(*SHORT, "trainer.max_epochs=2", "trainer.enable_model_summary=true", output="run"))
+    assert last_epoch(run) == 1
 
 
 def test_resuming_from_the_command_line_continues_in_the_original_directory(tmp_path):
