@@ -92,3 +92,16 @@ TINY_RUN_128 = (
     "evaluators.eccentricity_grid.contrasts=[0.7,0.3]",
     "evaluators.eccentricity_grid.digits_per_cell=2",
 )
+
+# A 128x128 run of two epochs that shows every output: glimpses logged each epoch, a curriculum stage
+# per epoch.
+SHORT_RUN_128 = (
+    *TINY_RUN_128,
+    "data.train_size=100",
+    "data.val_size=100",
+    "data.test_size=50",
+    "curriculum.epochs_per_stage=1",
+    "trainer.max_epochs=2",
+    "callbacks.glimpses.every_n_epochs=1",
+    "callbacks.glimpses.num_images=4",
+)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from conftest import TINY_RUN_128
+from conftest import SHORT_RUN_128
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.classifier import WhatNet
 from stn_fovea.models.localization import PeripheralLocalization
@@ -82,17 +82,7 @@ def test_the_classification_loss_reaches_where_every_saccade_looks():
 
 
 def test_a_short_run_is_measured_after_each_number_of_saccades(compose_train):
-    cfg = compose_train(
-        *TINY_RUN_128,
-        "model=saccadic_atn",
-        "data.train_size=100",
-        "data.val_size=100",
-        "data.test_size=50",
-        "curriculum.epochs_per_stage=1",
-        "trainer.max_epochs=2",
-        "callbacks.glimpses.every_n_epochs=1",
-        "callbacks.glimpses.num_images=4",
-    )
+    cfg = compose_train(*SHORT_RUN_128, "model=saccadic_atn")
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     assert {"test/general/acc", "test/c07/acc"} <= set(metrics["test"])

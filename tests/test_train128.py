@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY_RUN_128
+from conftest import SHORT_RUN_128, TINY_RUN_128
 from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128
 from stn_fovea.train import train
 
@@ -24,17 +24,7 @@ def epochs(output_dir: str) -> dict[int, dict]:
 
 @pytest.mark.parametrize("model", ["stn128", "atn", "polo_atn", "peripheral_atn"])
 def test_a_short_run_of_every_128_model_writes_its_outputs(compose_train, model):
-    cfg = compose_train(
-        *TINY_RUN_128,
-        f"model={model}",
-        "data.train_size=100",
-        "data.val_size=100",
-        "data.test_size=50",
-        "curriculum.epochs_per_stage=1",
-        "trainer.max_epochs=2",
-        "callbacks.glimpses.every_n_epochs=1",
-        "callbacks.glimpses.num_images=4",
-    )
+    cfg = compose_train(*SHORT_RUN_128, f"model={model}")
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     assert (run / "checkpoints" / "last.ckpt").is_file()
