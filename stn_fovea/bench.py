@@ -89,6 +89,12 @@ def bench_reference_pipeline(min_seconds: float) -> float:
     return samples_per_second(lambda: pipeline(digit, next(counter)), 1, torch.device("cpu"), min_seconds)
 
 
+def _optimizer(module: L.LightningModule) -> torch.optim.Optimizer:
+    """The module's optimiser (configure_optimizers returns it alone or in a dict with its scheduler)."""
+    configured = module.configure_optimizers()
+    return configured["optimizer"] if isinstance(configured, dict) else configured
+
+
 def bench_training_step(
     model_cfg: DictConfig,
     recipe: Recipe,
@@ -100,8 +106,7 @@ def bench_training_step(
 ) -> float:
     """Samples/s of render + forward + backward + SGD step; ``amp`` (bf16 autocast) applies on GPU."""
     module = instantiate(model_cfg).to(device)
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = _optimizer(module)
     gpu = device.type == "cuda"
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -188,8 +193,7 @@ def bench_loop_overhead(model: str, data: str, train_size: int, epochs: int = 2)
         return instantiate(cfg.model).to(memory_format=torch.channels_last), datamodule
 
     module, datamodule = build()
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = _optimizer(module)
     module.train()
     for _ in range(epochs):
         start = time.perf_counter()

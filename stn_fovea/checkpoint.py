@@ -172,11 +172,15 @@ def resume_path(ckpt_path: str | None, run_dir: Path, auto: bool = True) -> Path
     return state
 
 
-def _leaves(node: Any, prefix: str) -> dict[str, Any]:
-    """{dotted key: value} of a nested config container."""
-    if isinstance(node, dict):
-        return {k: v for key, child in node.items() for k, v in _leaves(child, f"{prefix}.{key}").items()}
-    return {prefix: node}
+def dotted_leaves(node: Any, prefix: str) -> dict[str, Any]:
+    """{dotted key: value} of a nested config container, every key starting with ``prefix``."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    return {
+        key: value
+        for name, child in node.items()
+        for key, value in dotted_leaves(child, f"{prefix}.{name}").items()
+    }
 
 
 def check_same_run(checkpoint: dict[str, Any], path: Path, config: Mapping[str, Any]) -> None:
@@ -190,8 +194,8 @@ def check_same_run(checkpoint: dict[str, Any], path: Path, config: Mapping[str, 
     """
     stored = OmegaConf.to_container(run_config(checkpoint), resolve=True)
     assert isinstance(stored, dict)
-    there = {k: v for key in SAME_RUN_KEYS for k, v in _leaves(stored.get(key), key).items()}
-    here = {k: v for key in SAME_RUN_KEYS for k, v in _leaves(config.get(key), key).items()}
+    there = {k: v for key in SAME_RUN_KEYS for k, v in dotted_leaves(stored.get(key), key).items()}
+    here = {k: v for key in SAME_RUN_KEYS for k, v in dotted_leaves(config.get(key), key).items()}
     differences = [
         f"{key}={there[key]} there, {here[key]} here"
         for key in there

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from stn_fovea.allocator import tune_glibc_malloc
-from stn_fovea.checkpoint import load_module, read_checkpoint, run_config
+from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.train import command_line_overrides, run_info
@@ -50,7 +50,7 @@ def model_changes(run: DictConfig, changes: DictConfig | None) -> list[str]:
     exist in the run's model. Returns them as "key=value" lines for metrics.json."""
     if not changes:
         return []
-    flat = _flatten(OmegaConf.to_container(changes), "model")
+    flat = dotted_leaves(OmegaConf.to_container(changes), "model")
     unknown = [key for key in flat if not _settable(run, key)]
     if unknown:
         raise ConfigError(
@@ -76,16 +76,6 @@ def _settable(run: DictConfig, key: str) -> bool:
     except (ImportError, AttributeError, ValueError, TypeError):
         return False
     return name in parameters
-
-
-def _flatten(node: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix: node}
-    return {
-        key: value
-        for name, child in node.items()
-        for key, value in _flatten(child, f"{prefix}.{name}").items()
-    }
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

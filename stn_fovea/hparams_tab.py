@@ -4,7 +4,7 @@ a sweep can be sorted and compared there (`tensorboard --logdir <sweep dir>`).
 TensorBoard lists a metric in that tab only if the run declared it with its hyper-parameters, at the
 first ``TensorBoardLogger.log_hyperparams(params, metrics)`` call, and shows the last value logged under
 that tag. So a run declares its final metrics at the start with NaN ("no result yet": a run stopped
-early keeps it, as a failed sweep job returns NaN) and logs their values under the same tags after
+early or a failed sweep job keeps it) and logs their values under the same tags after
 ``trainer.test``. The tags start with ``hp/``, apart from the training curves:
 
 - ``hp/sweep_metric``: the value a sweep optimises (the task's ``sweep_metric``, one of the test
