@@ -1,5 +1,5 @@
-"""Test callbacks: what reached the model in each epoch, when and where a run trained, and a hold at an
-epoch end during which a test stops the job (preemption)."""
+"""Test callbacks: what reached the model in each epoch, a meeting of a sweep's runs in training, and a
+hold at an epoch end during which a test stops the job (preemption)."""
 
 from __future__ import annotations
 
@@ -44,21 +44,23 @@ class EpochRecorder(Callback):
         self.path.write_text(json.dumps(self.epochs))
 
 
-class Lifetime(Callback):
-    """Writes {"pid", "start", "end"} (time.time() of fit start and end) to ``path``: when and where a
-    run trained."""
+class Rendezvous(Callback):
+    """At fit start, each run of a sweep announces itself in the folder ``path`` and waits up to
+    ``seconds`` for ``parties`` runs to have done so. Writes {"pid", "met"} to ``<path>/<pid>.json``:
+    ``met`` is true only when the runs trained at the same time, however short their training is."""
 
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-        self.record: dict[str, float] = {}
+    def __init__(self, path: str, parties: int = 2, seconds: float = 180.0) -> None:
+        self.path, self.parties, self.seconds = Path(path), parties, seconds
 
     def on_fit_start(self, trainer: L.Trainer, pl_module) -> None:
-        self.record = {"pid": os.getpid(), "start": time.time()}
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module) -> None:
-        self.record["end"] = time.time()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.record))
+        self.path.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        (self.path / f"{pid}.here").touch()
+        deadline = time.time() + self.seconds
+        while len(list(self.path.glob("*.here"))) < self.parties and time.time() < deadline:
+            time.sleep(0.1)
+        met = len(list(self.path.glob("*.here"))) >= self.parties
+        (self.path / f"{pid}.json").write_text(json.dumps({"pid": pid, "met": met}))
 
 
 class HoldAtEpoch(Callback):

@@ -89,17 +89,17 @@ def test_joblib_runs_the_jobs_of_a_sweep_at_the_same_time(tmp_path):
         "curriculum=none",
         *TINY_CLI,
         "trainer.max_epochs=3",
-        "+callbacks.lifetime._target_=recorders.Lifetime",
-        "+callbacks.lifetime.path=${paths.output_dir}/lifetime.json",
+        "+callbacks.rendezvous._target_=recorders.Rendezvous",
+        f"+callbacks.rendezvous.path={tmp_path / 'rendezvous'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_dirs(tmp_path)
     assert [job.name for job in jobs] == ["0", "1"]
     for job in jobs:  # each job in its own directory, with its own checkpoints and TensorBoard
         assert (job / "checkpoints" / "last.ckpt").is_file() and (job / "tensorboard").is_dir()
-    first, second = (json.loads((job / "lifetime.json").read_text()) for job in jobs)
-    assert first["pid"] != second["pid"]
-    assert first["start"] < second["end"] and second["start"] < first["end"]  # they trained together
+    meetings = [json.loads(path.read_text()) for path in (tmp_path / "rendezvous").glob("*.json")]
+    assert len(meetings) == 2, "the two jobs trained in one process"  # one record per pid
+    assert all(meeting["met"] for meeting in meetings)  # each was in training while the other started
 
 
 def test_a_preempted_submitit_job_goes_on_from_its_last_epoch_when_requeued(tmp_path):
