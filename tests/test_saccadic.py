@@ -20,23 +20,40 @@ from stn_fovea.tasks.classification import SaccadeClassification
 from stn_fovea.train import train
 
 
-def saccadic(read: str = "last", saccades: int = 3) -> SaccadicATN:
+def saccadic(read: str = "last", saccades: int = 3, aim: str = "residual") -> SaccadicATN:
     torch.manual_seed(0)
     localization = PeripheralLocalization(input_size=128, channels=(4, 4), hidden=8, batch_norm=True)
-    return SaccadicATN(localization, WhatNet(), AffineSampler((28, 28)), saccades=saccades, read=read).eval()
+    sampler = AffineSampler((28, 28))
+    return SaccadicATN(localization, WhatNet(), sampler, saccades=saccades, read=read, aim=aim).eval()
+
+
+def glimpse_centres(model: SaccadicATN) -> torch.Tensor:
+    """(B, glimpses, (x, y)): where each glimpse of 2 random images looked, in px from the centre."""
+    return model(torch.rand(2, 1, 128, 128)).windows.mean(dim=2) - 63.5
 
 
 def test_glimpse_zero_is_central_and_each_saccade_goes_where_the_head_says():
-    model = saccadic()
+    model = saccadic(aim="absolute")
     with torch.no_grad():  # a head that always says: 16 px right, 8 px down (tx = 16 / 64, ty = 8 / 64)
         model.head.bias.copy_(torch.tensor([0.25, 0.125]))
-    output = model(torch.rand(2, 1, 128, 128))
-    centres = output.windows.mean(dim=2) - 63.5  # (B, 4 glimpses, (x, y)) from the image centre
+    centres = glimpse_centres(model)
     torch.testing.assert_close(centres[:, 0], torch.zeros(2, 2), atol=1e-4, rtol=0)
     for step in (1, 2, 3):
         torch.testing.assert_close(centres[:, step], torch.tensor([[16.0, 8.0]] * 2), atol=1e-4, rtol=0)
+    output = model(torch.rand(2, 1, 128, 128))
     assert output.glimpses.shape == (2, 4, 1, 28, 28) and output.thetas.shape == (2, 4, 2, 3)
     assert model(torch.rand(2, 1, 128, 128), saccades=1).glimpses.shape[1] == 2
+
+
+def test_a_residual_aim_sends_saccade_one_where_the_periphery_says_and_then_moves_by_the_head():
+    model = saccadic(aim="residual")
+    with torch.no_grad():  # saccade 1: 16 px right, 8 px down; each later one: 8 more px right
+        model.first.bias.copy_(torch.tensor([0.25, 0.125]))
+        model.head.bias.copy_(torch.tensor([0.125, 0.0]))
+    centres = glimpse_centres(model)
+    torch.testing.assert_close(centres[:, 0], torch.zeros(2, 2), atol=1e-4, rtol=0)
+    for step, x in ((1, 16.0), (2, 24.0), (3, 32.0)):
+        torch.testing.assert_close(centres[:, step], torch.tensor([[x, 8.0]] * 2), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("read", ["last", "all"])
@@ -67,18 +84,20 @@ def test_the_loss_averages_the_readings_after_every_saccade():
         task.attach(WhatNet())
 
 
-def test_the_classification_loss_reaches_where_every_saccade_looks():
-    model = saccadic().train()
-    with torch.no_grad():
-        model.head.weight.normal_(std=0.1)  # past initialisation (the zero head lets nothing through)
+@pytest.mark.parametrize("aim", ["absolute", "residual"])
+def test_the_classification_loss_reaches_where_every_saccade_looks(aim):
+    model = saccadic(aim=aim).train()
+    heads = ("cell", "head") if aim == "absolute" else ("cell", "head", "first")
+    with torch.no_grad():  # past initialisation (the zero heads let nothing through)
+        for head in heads[1:]:
+            getattr(model, head).weight.normal_(std=0.1)
     output = model(torch.rand(4, 1, 128, 128))
     F.cross_entropy(output.logits, torch.tensor([0, 1, 2, 3])).backward()
-    for name in ("localization", "cell", "head"):
+    for name in ("localization", *heads):
         grads = [p.grad for p in getattr(model, name).parameters() if p.requires_grad]
         assert any(g is not None and g.abs().sum() > 0 for g in grads), name
-    assert set(model.localization_parameters()) == {
-        *model.localization.parameters(), *model.cell.parameters(), *model.head.parameters()
-    }  # fmt: skip
+    expected = {p for name in ("localization", *heads) for p in getattr(model, name).parameters()}
+    assert set(model.localization_parameters()) == expected
 
 
 def test_a_short_run_is_measured_after_each_number_of_saccades(compose_train):

@@ -8,6 +8,14 @@ window. After glimpse t, a GRU cell updates a small state from the peripheral fe
 log-probabilities on glimpse t (what it saw) and where glimpse t was (its pose); a linear head turns the
 state into the next pose (tx, ty at a fixed scale), and the glimpse there is read by the same classifier.
 
+``aim`` says how the head's output becomes a pose:
+
+- ``absolute``: every saccade goes where the GRU head says (the first version; its CPU run reached a
+  tanh-bounded, slow-learning pose that under-reached the digits, then collapsed).
+- ``residual``: saccade 1 goes where a linear head on the peripheral features says, exactly as the
+  peripheral ATN's single glimpse; each later saccade moves from the last glimpse by the GRU head's
+  output (a correction). With k = 1 the model is the peripheral ATN; more saccades can only refine.
+
 ``extras["saccade_logits"]`` (B, k + 1, classes) holds the reading after each number of saccades
 (entry k: after k saccades), as What/Where's, so the eccentricity grid measures it after 0, 1, ..., k
 saccades (``evaluators.eccentricity_grid.saccades``). ``read`` picks that reading: ``last`` is the
@@ -26,6 +34,7 @@ from stn_fovea.models.sampler import AffineSampler, glimpse_corners
 from stn_fovea.models.transformer import ModelOutput
 
 READS = ("last", "all")
+AIMS = ("absolute", "residual")
 
 
 class SaccadicATN(nn.Module):
@@ -40,6 +49,10 @@ class SaccadicATN(nn.Module):
         state: size of the recurrent state.
         classes: the classifier's number of classes.
         read: ``last`` (the latest glimpse's logits) or ``all`` (mean log-probabilities of the glimpses).
+        aim: ``absolute`` (each pose is the GRU head's output) or ``residual`` (saccade 1 from the
+            peripheral features, each later one a move from the last glimpse); see the module's doc.
+            The default is the first version's, so that its checkpoints (written before ``aim``
+            existed) load as they were trained; model=saccadic_atn sets ``residual``.
     """
 
     def __init__(
@@ -52,6 +65,7 @@ class SaccadicATN(nn.Module):
         state: int = 64,
         classes: int = 10,
         read: str = "last",
+        aim: str = "absolute",
     ) -> None:
         super().__init__()
         if saccades < 0:
@@ -60,18 +74,25 @@ class SaccadicATN(nn.Module):
             raise ValueError(f"state must be a positive size, got {state}")
         if read not in READS:
             raise ValueError(f"read must be one of {READS}, got {read!r}")
+        if aim not in AIMS:
+            raise ValueError(f"aim must be one of {AIMS}, got {aim!r}")
         self.localization, self.classifier, self.sampler = localization, classifier, sampler
         self.pose = TranslationPose(scale)
-        self.saccades, self.read = saccades, read
+        self.saccades, self.read, self.aim = saccades, read, aim
         # the cell reads: peripheral features, what the last glimpse saw, where it was
         self.cell = nn.GRUCell(int(localization.out_features) + classes + 2, state)
         self.head = nn.Linear(state, 2)
         nn.init.zeros_(self.head.weight)  # every saccade starts at the centre: the pose is learned
         nn.init.zeros_(self.head.bias)
+        self.first = nn.Linear(int(localization.out_features), 2) if aim == "residual" else None
+        if self.first is not None:  # the peripheral ATN's regression, starting at the centre
+            nn.init.zeros_(self.first.weight)
+            nn.init.zeros_(self.first.bias)
 
     def localization_parameters(self) -> list[nn.Parameter]:
         """The parameters that decide where to look (an optimiser may give them their own LR)."""
-        return [*self.localization.parameters(), *self.cell.parameters(), *self.head.parameters()]
+        heads = (self.cell, self.head) if self.first is None else (self.cell, self.head, self.first)
+        return [*self.localization.parameters(), *(p for module in heads for p in module.parameters())]
 
     def forward(self, image: Tensor, saccades: int | None = None) -> ModelOutput:
         count = self.saccades if saccades is None else saccades
@@ -93,7 +114,10 @@ class SaccadicATN(nn.Module):
             windows.append(glimpse_corners(theta.detach(), image.shape[-2:], self.sampler.align_corners))
             if step < count:
                 state = self.cell(torch.cat((periphery, log_probs, where), dim=1), state)
-                where = self.head(state)
+                if self.first is None:
+                    where = self.head(state)
+                else:
+                    where = self.first(periphery) if step == 0 else where + self.head(state)
         saccade_logits = torch.stack(readings, dim=1)
         return ModelOutput(
             saccade_logits[:, -1],
