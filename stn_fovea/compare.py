@@ -48,6 +48,7 @@ def row(path: Path) -> dict[str, Any]:
         "run": str(path.parent),
         "model": metrics["model"],
         "noise": metrics["noise"],
+        **{key: metrics[key] for key in ("seed", "train_epochs", "train_seconds") if key in metrics},
         **metrics["accuracy"],
     }
     if "shift_map" in metrics:

@@ -14,7 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -70,6 +70,13 @@ def run_info(run: DictConfig) -> dict[str, Any]:
         "train_noise": run.data.get("noise", 0.0),  # clean data have no noise field
         "train_epochs": recorded_epochs(run),
     }
+
+
+def training_seconds(callbacks: list[Callback]) -> float | None:
+    """The run's training wall time in seconds, summed over every attempt of a resumed run (Lightning's
+    Timer keeps it in each checkpoint); None without a Timer among the callbacks."""
+    timer = next((cb for cb in callbacks if isinstance(cb, Timer)), None)
+    return None if timer is None else round(timer.time_elapsed("train"), 1)
 
 
 def test_monitors(callbacks: list[Callback]) -> list[ModelCheckpoint]:
@@ -258,12 +265,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # only the best checkpoint's path)
     score = checkpoint.best_model_score if checkpoint and best else None
     best_score = None if score is None else float(score)
-    selected = test_selected(callbacks)  # before trainer.test restores the callbacks' saved states
+    # before trainer.test restores the callbacks' saved states
+    selected, seconds = test_selected(callbacks), training_seconds(callbacks)
+    timing = {} if seconds is None else {"train_seconds": seconds}
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
     final = final_metric_values(test_metrics, sweep_metric, monitor, best_score)
     log_final_metrics(trainer.loggers, final, trainer.global_step)
-    metrics: dict[str, Any] = {"test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric}
+    metrics: dict[str, Any] = {
+        "test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric, **timing
+    }  # fmt: skip
     if cfg.get("evaluate") and trainer.is_global_zero:
         metrics["evaluation"] = evaluate_model(
             module,
@@ -272,7 +283,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             output_dir / "eval",
             str(cfg.model_name),
             checkpoint=best,
-            run_info={**run_info(cfg), **selected},
+            run_info={**run_info(cfg), **timing, **selected},
             tensorboard=next(
                 (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
             ),
@@ -289,6 +300,8 @@ def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None
     console.rule("[bold]stn_fovea run finished")
     console.print(f"run directory : {output_dir.resolve()}")
     console.print(f"best checkpoint: {best}")
+    if "train_seconds" in metrics:
+        console.print(f"training time  : {metrics['train_seconds'] / 60:.1f} min (every attempt)")
     for name, value in sorted(metrics["test"].items()):
         console.print(f"{name:>24}: {value:.4f}")
     if "evaluation" in metrics:

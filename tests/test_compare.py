@@ -7,11 +7,12 @@ from stn_fovea.compare import main
 from stn_fovea.evaluation.benchmark import Point, changes_suffix, curve_style
 
 
-def write_metrics(folder, model, central, general):
+def write_metrics(folder, model, central, general, **run):
     folder.mkdir(parents=True)
     metrics = {
         "model": model,
         "noise": 0.75,
+        **run,
         "accuracy": {"central": central, "general": general},
         "shift_map": {"ring_means": {"0": central, "5": 0.5, "10": 0.3}},
     }
@@ -19,8 +20,8 @@ def write_metrics(folder, model, central, general):
 
 
 def test_compare_tabulates_every_run_found(tmp_path, capsys):
-    write_metrics(tmp_path / "a" / "eval", "stn", 0.9, 0.45)
-    write_metrics(tmp_path / "b" / "eval", "what", 0.8, 0.35)
+    write_metrics(tmp_path / "a" / "eval", "stn", 0.9, 0.45, seed=3, train_epochs=60, train_seconds=4321.0)
+    write_metrics(tmp_path / "b" / "eval", "what", 0.8, 0.35)  # from before runs recorded their time
     out = tmp_path / "table.csv"
     assert main([str(tmp_path), "--csv", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
@@ -29,6 +30,8 @@ def test_compare_tabulates_every_run_found(tmp_path, capsys):
         ("what", 0.8, 0.35),
     ]
     assert rows[0]["ring_5px"] == "0.5" and rows[0]["ring_20px"] == ""
+    assert (rows[0]["seed"], rows[0]["train_epochs"], rows[0]["train_seconds"]) == ("3", "60", "4321.0")
+    assert rows[1]["train_seconds"] == ""
     assert "stn_fovea runs" in capsys.readouterr().out
 
 

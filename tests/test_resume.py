@@ -70,6 +70,12 @@ def test_a_run_started_again_in_its_directory_goes_on_from_its_last_epoch(compos
     assert len(steps) == 2 and steps[0] < steps[1]
 
 
+def test_the_training_time_adds_up_over_the_attempts_of_a_resumed_run(compose_train):
+    first = train(compose_train(*SHORT, "trainer.max_epochs=3", output="run"))["train_seconds"]
+    total = train(compose_train(*SHORT, "trainer.max_epochs=4", output="run"))["train_seconds"]
+    assert 0 < first < total  # the 4th epoch alone takes about a third of the first three
+
+
 def test_a_checkpoint_of_another_run_is_refused(compose_train):
     train(compose_train(*SHORT, "trainer.max_epochs=1", output="run"))
     run = Path(compose_train(*SHORT, output="run").paths.output_dir)
