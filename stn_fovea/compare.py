@@ -1,8 +1,9 @@
 """`python -m stn_fovea.compare DIR...`: one table of the metrics.json files found under run folders.
 
-Prints model, noise and the accuracy of every test protocol; for 28x28 runs the shift-map ring means
-at a few radii and the reference's central/general numbers, for 128x128 runs the grid means over
-eccentricities per contrast and the reference's means; ``--csv FILE`` writes the rows too.
+Prints model, noise, seed, schedule length, training time and the accuracy of every test protocol;
+for 28x28 runs the shift-map ring means at a few radii and the reference's central/general numbers,
+for 128x128 runs the grid means over eccentricities per contrast and the reference's means; ``--csv
+FILE`` writes the rows too.
 
 ``--out DIR`` writes the study's tables instead (the per-run table above goes to runs.csv):
 protocols.csv / .md (stn_fovea.evaluation.seed_table: every test protocol's accuracy and macro F1 over
@@ -48,7 +49,9 @@ def row(path: Path) -> dict[str, Any]:
         "run": str(path.parent),
         "model": metrics["model"],
         "noise": metrics["noise"],
-        **{key: metrics[key] for key in ("seed", "train_epochs", "train_seconds") if key in metrics},
+        "seed": metrics.get("seed"),
+        "train_epochs": benchmark.train_epochs(metrics),
+        "train_seconds": metrics.get("train_seconds"),  # absent from runs before it was recorded
         **metrics["accuracy"],
     }
     if "shift_map" in metrics:
@@ -99,11 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     for column in columns:
         table.add_column(column)
     for r in rows:
-        table.add_row(*[f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns])
+        table.add_row(*[_cell(c, r.get(c)) for c in columns])
     Console(width=max(160, shutil.get_terminal_size().columns)).print(table)
     if args.csv:
         write_rows(rows, columns, args.csv)
     return 0
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if column == "train_seconds" else f"{value:.4f}"
+    return str(value)
 
 
 def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> None:

@@ -73,8 +73,9 @@ def run_info(run: DictConfig) -> dict[str, Any]:
 
 
 def training_seconds(callbacks: list[Callback]) -> float | None:
-    """The run's training wall time in seconds, summed over every attempt of a resumed run (Lightning's
-    Timer keeps it in each checkpoint); None without a Timer among the callbacks."""
+    """The run's training wall time in seconds: the epochs it kept, over every attempt of a resumed run
+    (Lightning's Timer keeps it in each checkpoint; work redone after an interruption is not counted);
+    None without a Timer among the callbacks."""
     timer = next((cb for cb in callbacks if isinstance(cb, Timer)), None)
     return None if timer is None else round(timer.time_elapsed("train"), 1)
 
@@ -220,9 +221,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     (output_dir / FAILURE_FILE).unlink(missing_ok=True)  # a job run again: its earlier failure is past
     # Fail now, with a clear message, on a bad resume path or setting, not after training.
     resume = resume_path(cfg.get("ckpt_path"), output_dir, bool(cfg.get("auto_resume", True)))
+    timed = True  # whether the training time of every earlier attempt is known
     if resume is not None:
-        check_same_run(read_checkpoint(resume), resume, resolved)
+        state = read_checkpoint(resume)
+        check_same_run(state, resume, resolved)
         log.info("continuing from %s in %s", resume, output_dir)
+        timed = any(str(key).startswith("Timer") for key in state.get("callbacks", {}))
+        if not timed:
+            log.info(
+                "%s has no training time (written before runs recorded it): train_seconds left out", resume
+            )
     OmegaConf.save(OmegaConf.create(resolved), output_dir / "config_resolved.yaml")  # once it is this run
     L.seed_everything(cfg.seed, workers=True)
     torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
@@ -266,7 +274,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     score = checkpoint.best_model_score if checkpoint and best else None
     best_score = None if score is None else float(score)
     # before trainer.test restores the callbacks' saved states
-    selected, seconds = test_selected(callbacks), training_seconds(callbacks)
+    selected, seconds = test_selected(callbacks), training_seconds(callbacks) if timed else None
     timing = {} if seconds is None else {"train_seconds": seconds}
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
@@ -301,7 +309,9 @@ def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None
     console.print(f"run directory : {output_dir.resolve()}")
     console.print(f"best checkpoint: {best}")
     if "train_seconds" in metrics:
-        console.print(f"training time  : {metrics['train_seconds'] / 60:.1f} min (every attempt)")
+        console.print(
+            f"training time  : {metrics['train_seconds'] / 60:.1f} min (the epochs kept, every attempt)"
+        )
     for name, value in sorted(metrics["test"].items()):
         console.print(f"{name:>24}: {value:.4f}")
     if "evaluation" in metrics:

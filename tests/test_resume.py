@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, TINY_RUN, data_root
@@ -71,9 +72,16 @@ def test_a_run_started_again_in_its_directory_goes_on_from_its_last_epoch(compos
 
 
 def test_the_training_time_adds_up_over_the_attempts_of_a_resumed_run(compose_train):
-    first = train(compose_train(*SHORT, "trainer.max_epochs=3", output="run"))["train_seconds"]
-    total = train(compose_train(*SHORT, "trainer.max_epochs=4", output="run"))["train_seconds"]
-    assert 0 < first < total  # the 4th epoch alone takes about a third of the first three
+    train(compose_train(*SHORT, "trainer.max_epochs=1", output="run"))
+    last = Path(compose_train(*SHORT, output="run").paths.output_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=False)
+    state["callbacks"]["Timer"]["time_elapsed"]["train"] = 1000.0  # as if the first attempt took 1000 s
+    torch.save(state, last)
+    total = train(compose_train(*SHORT, "trainer.max_epochs=2", output="run"))["train_seconds"]
+    assert 1000.0 < total < 1060.0  # the first attempt's time and the second's epoch
+    del state["callbacks"]["Timer"]  # a checkpoint from before runs recorded their time: no total
+    torch.save(state, last)
+    assert "train_seconds" not in train(compose_train(*SHORT, "trainer.max_epochs=3", output="run"))
 
 
 def test_a_checkpoint_of_another_run_is_refused(compose_train):

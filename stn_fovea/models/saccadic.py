@@ -10,11 +10,13 @@ state into the next pose (tx, ty at a fixed scale), and the glimpse there is rea
 
 ``aim`` says how the head's output becomes a pose:
 
-- ``absolute``: every saccade goes where the GRU head says (the first version; its CPU run reached a
-  tanh-bounded, slow-learning pose that under-reached the digits, then collapsed).
-- ``residual``: saccade 1 goes where a linear head on the peripheral features says, exactly as the
-  peripheral ATN's single glimpse; each later saccade moves from the last glimpse by the GRU head's
-  output (a correction). With k = 1 the model is the peripheral ATN; more saccades can only refine.
+- ``absolute``: every saccade goes where the GRU head says (the first version; in its CPU run the pose,
+  linear in the GRU's bounded state and learned at a tenth of the LR, under-reached the digits, and
+  training collapsed at epoch 17).
+- ``residual``: saccade 1 goes where a linear head on the peripheral features says, as the peripheral
+  ATN's single glimpse; each later saccade moves from the last glimpse by the GRU head's output (a
+  correction that starts at zero). With k = 1 its pose is the peripheral ATN's; more saccades can
+  refine it.
 
 ``extras["saccade_logits"]`` (B, k + 1, classes) holds the reading after each number of saccades
 (entry k: after k saccades), as What/Where's, so the eccentricity grid measures it after 0, 1, ..., k
