@@ -129,6 +129,23 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     assert len(list(csv.DictReader((out / "runs.csv").open()))) == 10  # every run folder above
 
 
+def test_the_table_gives_the_interval_of_the_mean_over_eccentricities(tmp_path):
+    runs = tmp_path / "runs"
+    # two seeds that differ in every cell (.8/.6 and .6/.8) but not in their mean over the radii (.7):
+    # the mean's interval over seeds is 0; the cells' own intervals are 12.7 x .14 / sqrt 2 wide each
+    for seed, (near, far) in ((1, (0.8, 0.6)), (2, (0.6, 0.8))):
+        cells = [("", 0.7, 4.444, near, 100), ("", 0.7, 40.0, far, 100)]
+        write_grid_run(runs / f"stn{seed}" / "eval", "stn128", seed, 0.75, [0.3, 0.7], cells)
+    # one run: Wilson over the 200 digits of its two cells (100 of 200 read right), not over 100
+    cells = [("", 0.7, 4.444, 0.6, 100), ("", 0.7, 40.0, 0.4, 100)]
+    write_grid_run(runs / "one" / "eval", "atn", 1, 0.75, [0.3, 0.7], cells)
+    out = tmp_path / "bench"
+    assert main([str(runs), "--out", str(out)]) == 0
+    table = (out / "benchmark.md").read_text()
+    assert "| stn128 | 0.75 | .700 ±.000 |" in table
+    assert "| atn | 0.75 | .500 ±.069 |" in table  # Wilson, 100 of 200: .431-.569 (100 digits: ±.096)
+
+
 def test_a_curve_names_its_options_in_sorted_order_and_in_full_where_their_names_clash():
     options = ["model.net.z=True", "model.b.x=2", "model.a.x=True"]
     assert changes_suffix(options) == " +model.a.x +model.b.x=2 +z"

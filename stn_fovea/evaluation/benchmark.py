@@ -80,6 +80,7 @@ class Point:
     digits: int
     reference: float | None
     runs: tuple[str, ...]
+    values: tuple[float, ...] = ()  # each run's accuracy, in the order of ``runs``
 
 
 def t_quantile(degrees: int) -> float:
@@ -256,7 +257,7 @@ def aggregate(cells: Iterable[Cell]) -> list[Point]:
         reference = reference_value(model, noise, saccades, contrast, radius)
         points.append(
             Point(label, model, noise, train_noise, saccades, contrast, radius, mean, low, high, len(members),
-                  kind, digits, reference, tuple(m.run for m in members))
+                  kind, digits, reference, tuple(m.run for m in members), tuple(m.accuracy for m in members))
         )  # fmt: skip
     return points
 
@@ -292,11 +293,28 @@ def _short(value: float) -> str:
     return f"{value:.3f}".replace("0.", ".", 1)
 
 
+def mean_over_cells_interval(cells: Sequence[Point]) -> tuple[float, float]:
+    """The mean over ``cells`` (one contrast's eccentricities) and the half-width of its 95 % interval:
+    Student's t over the seeds' own means where every cell has the same runs, else (one run) Wilson's
+    over all the cells' test digits."""
+    mean = _mean(q.mean for q in cells)
+    runs = set(cells[0].runs)
+    if len(runs) > 1 and all(set(q.runs) == runs and len(q.values) == len(q.runs) for q in cells):
+        by_run = [dict(zip(q.runs, q.values, strict=True)) for q in cells]
+        _, low, high = mean_interval([_mean(values[run] for values in by_run) for run in sorted(runs)])
+        return mean, (high - low) / 2
+    digits = sum(q.digits for q in cells)
+    if len(runs) > 1 or not digits:  # runs that differ between cells: the cells' mean half-width
+        return mean, _mean((q.ci_high - q.ci_low) / 2 for q in cells)
+    low, high = wilson(mean * digits, digits)
+    return mean, (high - low) / 2
+
+
 def markdown_table(points: Sequence[Point]) -> str:
-    """Means over eccentricities per contrast, with the mean half-width of their 95 % intervals: one row
-    per curve of the benchmark and evaluation noise, each followed by the reference's row where it has
-    one; rows stay within 80 characters for plain model names (an option or a schedule length in a
-    name widens them)."""
+    """Means over eccentricities per contrast, with the half-width of the mean's 95 % interval
+    (:func:`mean_over_cells_interval`): one row per curve of the benchmark and evaluation noise, each
+    followed by the reference's row where it has one; rows stay within 80 characters for plain model
+    names (an option or a schedule length in a name widens them)."""
     rows: dict[tuple[str, float], dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
     for p in points:
         rows[curve_label(p), p.noise][p.contrast].append(p)
@@ -311,8 +329,8 @@ def markdown_table(points: Sequence[Point]) -> str:
                 means.append("")
                 refs.append("")
                 continue
-            half = _mean((q.ci_high - q.ci_low) / 2 for q in cell)
-            means.append(f"{_short(_mean(q.mean for q in cell))} ±{_short(half)}")
+            mean, half = mean_over_cells_interval(cell)
+            means.append(f"{_short(mean)} ±{_short(half)}")
             published = [q.reference for q in cell]
             refs.append("" if None in published else _short(_mean(published)))  # type: ignore[arg-type]
             seeds.update(q.seeds for q in cell)
