@@ -80,7 +80,7 @@ class SaccadicATN(nn.Module):
             raise ValueError(f"aim must be one of {AIMS}, got {aim!r}")
         self.localization, self.classifier, self.sampler = localization, classifier, sampler
         self.pose = TranslationPose(scale)
-        self.saccades, self.read, self.aim = saccades, read, aim
+        self.saccades, self.read = saccades, read
         # the cell reads: peripheral features, what the last glimpse saw, where it was
         self.cell = nn.GRUCell(int(localization.out_features) + classes + 2, state)
         self.head = nn.Linear(state, 2)
@@ -93,8 +93,8 @@ class SaccadicATN(nn.Module):
 
     def localization_parameters(self) -> list[nn.Parameter]:
         """The parameters that decide where to look (an optimiser may give them their own LR)."""
-        heads = (self.cell, self.head) if self.first is None else (self.cell, self.head, self.first)
-        return [*self.localization.parameters(), *(p for module in heads for p in module.parameters())]
+        parts = (self.localization, self.cell, self.head, self.first)
+        return [p for part in parts if part is not None for p in part.parameters()]
 
     def forward(self, image: Tensor, saccades: int | None = None) -> ModelOutput:
         count = self.saccades if saccades is None else saccades
