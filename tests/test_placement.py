@@ -35,6 +35,19 @@ def test_every_placement_starts_at_the_identity_and_reads_its_input_size(placeme
         net(torch.rand(1, 1, 28, 28))
 
 
+def test_the_cnn_baseline_reads_what_an_untrained_input_transformer_reads():
+    torch.manual_seed(0)
+    c0, cnn = (PlacedSTN(placement, 0, input_size=60, downsample=2) for placement in ("c", "none"))
+    assert cnn.localization_parameters() == [] and cnn.localization is None
+    cnn.blocks.load_state_dict(c0.blocks.state_dict())
+    cnn.readout.load_state_dict(c0.readout.state_dict())
+    image = torch.rand(2, 1, 60, 60)
+    out = cnn(image)
+    assert torch.allclose(out.thetas[:, 0], translation(0.0).expand(2, 2, 3))
+    assert torch.allclose(out.logits, c0(image).logits)  # C0 starts at the identity: the same read-out
+    assert out.glimpses.shape == (2, 1, 1, 30, 30)
+
+
 def test_shared_localisation_adds_no_parameters_and_deeper_localisation_copies_the_blocks():
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
     c1, s1, d1 = (PlacedSTN(p, 1, input_size=28) for p in ("c", "sl", "dl"))
@@ -77,6 +90,7 @@ def test_the_feature_map_transformer_warps_features_not_the_image():
         ({"placement": "sl", "layer": 0}, r"layer=0 must lie in \[1, 2\]"),
         ({"placement": "c", "layer": 3}, r"layer=3 must lie in \[0, 2\]"),
         ({"placement": "c", "layer": 1, "iterations": 2}, "iterations=2"),
+        ({"placement": "none", "layer": 1}, "placement 'none' has no transformer"),
         ({"downsample": 3}, "downsample=3"),
     ],
 )

@@ -7,7 +7,10 @@ The transformer is placed after block X of it, in one of four ways:
 - ``c`` with X > 0 (STN-CX): it reads and warps the feature map after block X;
 - ``dl`` (STN-DLX): it warps the input, and its localisation net begins with its own copies of the first
   X classifier blocks ("deeper localisation");
-- ``sl`` (STN-SLX): as DLX, but those X blocks are the classifier's own ("shared localisation").
+- ``sl`` (STN-SLX): as DLX, but those X blocks are the classifier's own ("shared localisation");
+- ``none`` (Jaderberg et al.'s CNN, the baseline): no localisation net; the identity "transform" only
+  resamples the input by ``downsample``, as every placement's sampler does, so the baseline reads what
+  an untrained transformer would.
 
 ``iterations`` > 1 (input-space placements) predicts a transform from the input as currently warped,
 composes it with the previous one (3x3 homogeneous product) and always resamples the original input.
@@ -28,7 +31,7 @@ from stn_fovea.models.pose import AffinePose
 from stn_fovea.models.sampler import AffineSampler, glimpse_corners
 from stn_fovea.models.transformer import ModelOutput
 
-PLACEMENTS = ("c", "dl", "sl")
+PLACEMENTS = ("c", "dl", "sl", "none")
 
 
 def conv_block(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
@@ -87,9 +90,9 @@ class PlacedSTN(nn.Module):
     """The ST-CNN classifier with a spatial transformer placed as the module docstring says.
 
     Args:
-        placement: "c" (C0 / CX), "dl" (DLX) or "sl" (SLX).
+        placement: "c" (C0 / CX), "dl" (DLX), "sl" (SLX) or "none" (the CNN without a transformer).
         layer: X, the number of classifier blocks before the transformer (c) or in its localisation net
-            (dl, sl); 0 <= X <= len(channels), and X >= 1 for dl and sl.
+            (dl, sl); 0 <= X <= len(channels), X >= 1 for dl and sl, X = 0 for none.
         input_size: side of the input images in pixels.
         in_channels: channels of the input images.
         channels, kernel_sizes: the classifier's conv blocks (Jaderberg et al.: 64 9x9, 64 7x7).
@@ -121,7 +124,11 @@ class PlacedSTN(nn.Module):
             raise ConfigError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
         if len(channels) != len(kernel_sizes) or not channels:
             raise ConfigError(f"one kernel size per conv block: channels {channels}, kernels {kernel_sizes}")
-        if not 0 <= layer <= len(channels) or (placement != "c" and layer < 1):
+        if placement == "none" and (layer != 0 or iterations != 1):
+            raise ConfigError(
+                f"placement 'none' has no transformer: layer=0 and iterations=1, got {layer}, {iterations}"
+            )
+        if not 0 <= layer <= len(channels) or (placement in ("dl", "sl") and layer < 1):
             raise ConfigError(
                 f"layer={layer} must lie in [{0 if placement == 'c' else 1}, {len(channels)}] for placement "
                 f"{placement!r} (the classifier has {len(channels)} conv blocks)"
@@ -142,8 +149,12 @@ class PlacedSTN(nn.Module):
         loc_in_channels = in_channels if layer == 0 else channels[layer - 1]
         loc_side = input_size // 2**layer  # each block halves the side
         self.copies = copy.deepcopy(self.blocks[:layer]) if placement == "dl" else None
-        self.localization = LocalizationHead(
-            loc_in_channels, loc_side, loc_channels, loc_hidden, downsample=2 if layer == 0 else 1
+        self.localization = (
+            None
+            if placement == "none"
+            else LocalizationHead(
+                loc_in_channels, loc_side, loc_channels, loc_hidden, downsample=2 if layer == 0 else 1
+            )
         )
         with torch.no_grad():
             flat = self._features(torch.zeros(1, in_channels, input_size, input_size))[0].numel()
@@ -152,10 +163,14 @@ class PlacedSTN(nn.Module):
     def localization_parameters(self) -> list[nn.Parameter]:
         """The parameters that only decide where to look (SLX's shared blocks are the classifier's)."""
         copies = list(self.copies.parameters()) if self.copies is not None else []
-        return copies + list(self.localization.parameters())
+        head = list(self.localization.parameters()) if self.localization is not None else []
+        return copies + head
 
     def _locate(self, view: Tensor) -> Tensor:
-        """theta from an input-space view: through the copies (DLX), the shared blocks (SLX) or none."""
+        """theta from an input-space view: through the copies (DLX), the shared blocks (SLX) or none
+        (C0); the identity without a transformer."""
+        if self.localization is None:
+            return AffinePose().initial_params().view(1, 2, 3).expand(len(view), 2, 3).to(view)
         if self.placement == "dl":
             assert self.copies is not None
             for block in self.copies:
@@ -175,6 +190,7 @@ class PlacedSTN(nn.Module):
             x = image
             for block in self.blocks[: self.layer]:
                 x = block(x)
+            assert self.localization is not None  # "none" has layer 0
             theta = self.localization(x)
             x = self._warp(x, theta, self.downsample)
             for block in self.blocks[self.layer :]:
