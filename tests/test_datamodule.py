@@ -3,7 +3,7 @@ import torch
 
 from conftest import data_root
 from stn_fovea.callbacks.curriculum import Curriculum
-from stn_fovea.callbacks.glimpses import input_glimpse_grid
+from stn_fovea.callbacks.glimpses import draw_glimpse_boxes, input_glimpse_grid
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
@@ -91,6 +91,17 @@ def test_input_glimpse_grid_puts_each_glimpse_beside_its_input():
     # 2 rows of 4 tiles (28 px + 2 px padding each), RGB
     assert grid.shape == (3, 2 + 2 * 30, 2 + 4 * 30)
     assert float(grid[0, 2 + 10, 2 + 10]) == 0.0 and float(grid[0, 2 + 10, 32 + 10]) == 1.0
+
+
+def test_glimpse_pictures_show_standardised_images_without_clipping_them():
+    unit = torch.linspace(0, 1, 28 * 28).view(1, 1, 28, 28)
+    assert torch.equal(input_glimpse_grid(unit, unit)[0, 2:30, 2:30], unit[0, 0])  # [0, 1] data as they are
+    standardised = (unit - 0.1307) / 0.3081  # data=mnist's: -0.42 .. 2.82
+    grid = input_glimpse_grid(standardised, standardised)[0, 2:30, 2:30]
+    assert grid.min() == 0.0 and grid.max() == 1.0
+    assert torch.allclose(grid, unit[0, 0], atol=1e-6)  # its whole range, in order, none saturated
+    boxes = draw_glimpse_boxes(standardised, torch.zeros(1, 1, 4, 2))
+    assert (boxes[0, 2:30, 2:30] < 250).float().mean() > 0.9  # not white wherever the digit is above 1
 
 
 def test_resample_every_epoch_redraws_training_but_not_validation():

@@ -17,23 +17,38 @@ THETA_NAMES = ("a11", "a12", "tx", "a21", "a22", "ty")
 BOX_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0)]
 
 
+def display_range(images: Tensor) -> tuple[float, float]:
+    """The grey levels black and white stand for: [0, 1], widened to the images' own range where they
+    leave it (standardised data such as data=mnist's), so that nothing is clipped to white."""
+    return min(0.0, images.min().item()), max(1.0, images.max().item())
+
+
+def to_display(x: Tensor, value_range: tuple[float, float]) -> Tensor:
+    """``x`` mapped linearly from ``value_range`` to [0, 1] (then clamped: glimpses may overshoot)."""
+    low, high = value_range
+    return ((x.float() - low) / (high - low)).clamp(0, 1)
+
+
 def input_glimpse_grid(images: Tensor, glimpses: Tensor, pairs_per_row: int = 4) -> Tensor:
-    """A (3, H', W') grid with each input (B, C, H, W) followed by its glimpse, resized to H x W."""
+    """A (3, H', W') grid with each input (B, C, H, W) followed by its glimpse, resized to H x W, both
+    in the inputs' :func:`display_range`."""
     if glimpses.shape[-2:] != images.shape[-2:]:
         glimpses = F.interpolate(glimpses, size=images.shape[-2:], mode="nearest")
-    pairs = torch.stack((images, glimpses), dim=1).flatten(0, 1)
-    return make_grid(pairs.float().cpu(), nrow=2 * pairs_per_row, padding=2, pad_value=1.0)
+    value_range = display_range(images)
+    pairs = torch.stack((to_display(images, value_range), to_display(glimpses, value_range)), dim=1)
+    return make_grid(pairs.flatten(0, 1).cpu(), nrow=2 * pairs_per_row, padding=2, pad_value=1.0)
 
 
 def draw_glimpse_boxes(images: Tensor, corners: Tensor, per_row: int = 4) -> Tensor:
-    """A (3, H', W') uint8 grid of the inputs (B, 1, H, W) in [0, 1] with each glimpse's outline in red.
+    """A (3, H', W') uint8 grid of the inputs (B, 1, H, W), in their :func:`display_range`, with each
+    glimpse's outline in red.
 
     Args:
         corners: (B, G, 4, 2) pixel (x, y) corners of the G glimpses of every input (``ModelOutput.windows``).
     """
-    drawn = []
+    drawn, value_range = [], display_range(images)
     for image, boxes in zip(images, corners, strict=True):
-        rgb = (image.clamp(0, 1) * 255).to(torch.uint8).expand(3, -1, -1).cpu()
+        rgb = (to_display(image, value_range) * 255).to(torch.uint8).expand(3, -1, -1).cpu()
         drawn.append(draw_keypoints(rgb, boxes.cpu(), BOX_EDGES, colors="red", radius=1, width=1))
     return make_grid(torch.stack(drawn), nrow=per_row, padding=2, pad_value=255)
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from stn_fovea.callbacks.glimpses import input_glimpse_grid  # noqa: E402
+from stn_fovea.callbacks.glimpses import display_range, input_glimpse_grid  # noqa: E402
 
 
 def plot_shift_map(accuracy_map: Tensor, path: Path, title: str) -> None:
@@ -169,16 +169,17 @@ def plot_saccade_curves(
 
 def plot_glimpse_boxes(images: Tensor, glimpses: Tensor, corners: Tensor, path: Path, title: str) -> None:
     """Each input (B, 1, H, W) with the outlines of its glimpses (corners (B, G, 4, 2), x/y px; the
-    last one red, earlier ones orange) above the last glimpse (B, 1, h, w)."""
-    count = images.shape[0]
+    last one red, earlier ones orange) above the last glimpse (B, 1, h, w), grey levels in the inputs'
+    display range."""
+    count, (low, high) = images.shape[0], display_range(images)
     fig, axes = plt.subplots(2, count, figsize=(1.9 * count, 4.0), squeeze=False)
     for column in range(count):
         top, bottom = axes[0, column], axes[1, column]
-        top.imshow(images[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        top.imshow(images[column, 0].numpy(), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
         for order, window in enumerate(corners[column]):
             colour = "red" if order == len(corners[column]) - 1 else "orange"
             top.add_patch(Polygon(window.numpy(), closed=True, fill=False, edgecolor=colour, linewidth=1.2))
-        bottom.imshow(glimpses[column, 0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        bottom.imshow(glimpses[column, 0].numpy(), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
         top.axis("off")
         bottom.axis("off")
     fig.suptitle(title, fontsize=9)
