@@ -42,6 +42,14 @@ def test_keys_depend_on_every_part_and_on_the_index():
     assert stable_code(2.5) == stable_code(2.5000001)
 
 
+def test_uniform_stays_below_one_where_float32_would_round_its_top_value_up():
+    # key 3854030 draws the top 24-bit value on stream 1 (found by search): it used to give exactly 1.0,
+    # and a cluttered60 run crashed on floor(u * 23) = 23, a crop corner one past the digit's edge
+    u = uniform(torch.tensor([3854030]), 1, 1)
+    assert 0.0 < u.item() < 1.0 and u.item() == 1.0 - 2.0**-24
+    assert torch.floor(u * 23).item() == 22
+
+
 def test_uniform_and_normal_have_the_right_moments():
     keys = sample_keys(torch.arange(200), 7)
     u = uniform(keys, 1, 500)

@@ -73,6 +73,9 @@ def sample_keys(index: Tensor, *parts: int | float | str) -> Tensor:
     return mix32(key ^ mix32(index.to(torch.int64) + _GOLDEN))
 
 
+_BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1
+
+
 def uniform(keys: Tensor, stream: int, count: int) -> Tensor:
     """Uniform floats in the open interval (0, 1), shape ``(*keys.shape, count)``.
 
@@ -82,8 +85,10 @@ def uniform(keys: Tensor, stream: int, count: int) -> Tensor:
     base = mix32(keys.to(torch.int64) ^ mix32(torch.tensor(stream, device=keys.device) + _GOLDEN))
     counter = torch.arange(count, device=keys.device, dtype=torch.int64)
     bits = mix32(mix32(base.unsqueeze(-1) + counter) ^ base.unsqueeze(-1))
-    # 24 high-quality bits -> float32 without rounding to 0 or 1.
-    return ((bits >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
+    # 24 high-quality bits -> float32 in (0, 1). The top value, (2**24 - 0.5) / 2**24, is not a float32:
+    # it rounds to 1.0, which an index floor(u * n) turns into n; it becomes the largest float below 1
+    # (every other value is unchanged).
+    return (((bits >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)).clamp(max=_BELOW_ONE)
 
 
 def normal(keys: Tensor, stream: int, count: int) -> Tensor:
