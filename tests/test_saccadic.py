@@ -82,6 +82,16 @@ def test_the_loss_averages_the_readings_after_every_saccade():
     torch.testing.assert_close(task.loss(output, {"label": labels}), expected)
     with pytest.raises(ConfigError, match="needs a model that saccades"):
         task.attach(WhatNet())
+    skip_central = SaccadeClassification(
+        nn.CrossEntropyLoss(), {"acc": MulticlassAccuracy(10)}, first_reading=1
+    )
+    skip_central.attach(model)
+    without_central = torch.stack([F.cross_entropy(readings[:, k], labels) for k in range(1, 4)]).mean()
+    torch.testing.assert_close(skip_central.loss(output, {"label": labels}), without_central)
+    with pytest.raises(ConfigError, match="leaves no reading to train"):
+        SaccadeClassification(nn.CrossEntropyLoss(), {"acc": MulticlassAccuracy(10)}, first_reading=4).attach(
+            model
+        )
 
 
 @pytest.mark.parametrize("aim", ["absolute", "residual"])

@@ -63,7 +63,28 @@ class SaccadeClassification(Classification):
     """Classification after every saccade of a model that reads several glimpses (``model=saccadic_atn``):
     the loss is the mean of the criterion on the reading after 0, 1, ..., k saccades
     (``extras["saccade_logits"]``), so that every glimpse is trained to be read and every saccade to
-    help; the metrics score the final reading, as for any model."""
+    help; the metrics score the final reading, as for any model.
+
+    Args:
+        first_reading: the loss averages the readings after ``first_reading``, ..., k saccades: 0 (the
+            default) trains the classifier on the central glimpse too; 1 leaves the central glimpse,
+            which rarely holds the digit, out of the loss. The metrics are the same either way.
+        loss, metrics, sweep_metric: as :class:`Classification`.
+    """
+
+    def __init__(
+        self,
+        loss: nn.Module,
+        metrics: Mapping[str, Metric],
+        sweep_metric: str = "test/general/acc",
+        first_reading: int = 0,
+    ) -> None:
+        super().__init__(loss, metrics, sweep_metric)
+        if first_reading < 0:
+            raise ConfigError(
+                f"task.first_reading must be 0 or more (a number of saccades), got {first_reading}"
+            )
+        self.first_reading = first_reading
 
     def attach(self, net: nn.Module) -> None:
         if not hasattr(net, "saccades"):
@@ -71,8 +92,13 @@ class SaccadeClassification(Classification):
                 f"task=saccade_classification needs a model that saccades (model=saccadic_atn), got "
                 f"{type(net).__name__}: use task=classification"
             )
+        if self.first_reading > net.saccades:
+            raise ConfigError(
+                f"task.first_reading={self.first_reading} leaves no reading to train: the model makes "
+                f"{net.saccades} saccades (model.net.saccades); use 0..{net.saccades}"
+            )
 
     def loss(self, output: ModelOutput, batch: Mapping[str, Any]) -> Tensor:
-        readings = output.extras["saccade_logits"]
+        readings = output.extras["saccade_logits"][:, self.first_reading :]
         labels = batch["label"].repeat_interleave(readings.shape[1])
         return self.criterion(readings.flatten(0, 1), labels)
