@@ -35,6 +35,19 @@ def test_every_placement_starts_at_the_identity_and_reads_its_input_size(placeme
         net(torch.rand(1, 1, 28, 28))
 
 
+@pytest.mark.parametrize(("placement", "layer"), [("c", 0), ("c", 1), ("dl", 1), ("sl", 1)])
+def test_the_glimpse_is_the_input_warped_by_the_predicted_transform(placement, layer):
+    torch.manual_seed(0)
+    net = PlacedSTN(placement, layer, input_size=60, downsample=2)
+    with torch.no_grad():  # a transformer that moves: theta depends on the image
+        net.localization.head.weight.normal_(std=0.3)
+    image = torch.rand(3, 1, 60, 60)
+    out = net(image)
+    assert not torch.allclose(out.thetas[:, 0], translation(0.0).expand(3, 2, 3), atol=1e-2)
+    expected = net.sampler(image, out.thetas[:, 0], (30, 30))
+    torch.testing.assert_close(out.glimpses[:, 0], expected)
+
+
 def test_the_cnn_baseline_reads_what_an_untrained_input_transformer_reads():
     torch.manual_seed(0)
     c0, cnn = (PlacedSTN(placement, 0, input_size=60, downsample=2) for placement in ("c", "none"))

@@ -184,8 +184,9 @@ class PlacedSTN(nn.Module):
         """``x`` warped by theta, ``shrink`` times smaller."""
         return self.sampler(x, theta, (x.shape[-2] // shrink, x.shape[-1] // shrink))
 
-    def _features(self, image: Tensor) -> tuple[Tensor, Tensor]:
-        """The classifier's last feature map (flattened) and the transformer's theta (B, 2, 3)."""
+    def _features(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The classifier's last feature map (flattened), the transformer's theta (B, 2, 3) and, for
+        the input-space placements, the warped input the classifier read (None for CX)."""
         if self.placement == "c" and self.layer > 0:  # STN-CX: warp the feature map after block X
             x = image
             for block in self.blocks[: self.layer]:
@@ -195,20 +196,21 @@ class PlacedSTN(nn.Module):
             x = self._warp(x, theta, self.downsample)
             for block in self.blocks[self.layer :]:
                 x = block(x)
-            return x.flatten(1), theta
+            return x.flatten(1), theta, None
         theta = self._locate(image)  # input space: C0, DLX, SLX
         for _ in range(self.iterations - 1):
             theta = compose(theta, self._locate(self._warp(image, theta, 1)))
-        x = self._warp(image, theta, self.downsample)
+        x = glimpse = self._warp(image, theta, self.downsample)
         for block in self.blocks:
             x = block(x)
-        return x.flatten(1), theta
+        return x.flatten(1), theta, glimpse
 
     def forward(self, image: Tensor) -> ModelOutput:
         if image.shape[-2:] != (self.input_size, self.input_size):
             raise ValueError(f"PlacedSTN reads {self.input_size}px images, got {tuple(image.shape[-2:])}")
-        features, theta = self._features(image)
-        glimpse = self._warp(image, theta, self.downsample)  # where it looks, in the input's pixels
+        features, theta, glimpse = self._features(image)
+        if glimpse is None:  # CX warps features: show where it looks in the input's pixels
+            glimpse = self._warp(image, theta, self.downsample)
         window = glimpse_corners(theta.detach(), image.shape[-2:], self.sampler.align_corners)
         return ModelOutput(
             self.readout(features), glimpse.unsqueeze(1), theta.unsqueeze(1), window.unsqueeze(1)
