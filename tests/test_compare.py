@@ -217,3 +217,19 @@ def test_the_protocol_table_gives_mean_sd_and_intervals_over_seeds_beside_the_pu
     assert max(len(line) for line in table.splitlines()) <= 80
     assert "| (published: best test epoch) | | | 99.05 (0.03) | | | 5 |" in table
     assert table in captured.out and not (out / "benchmark.png").exists()  # no grid: no figure
+
+
+def test_the_protocol_table_gives_the_mean_gaze_error_of_the_models_that_measured_it(tmp_path):
+    for seed, (accuracy, gaze) in enumerate(((0.8, 12.0), (0.7, 9.0)), start=1):
+        write_protocol_run(tmp_path / f"fovea{seed}" / "eval", "foveanet", seed, accuracy, accuracy, "fovea",
+                           gaze_error_px={"clean": gaze})  # fmt: skip
+    write_protocol_run(tmp_path / "cnn" / "eval", "stn_none", 1, 0.9, 0.9, "fovea")  # no window: no gaze
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    rows = {r["model"]: r for r in csv.DictReader((out / "protocols.csv").open())}
+    assert (rows["foveanet"]["gaze_error_px"], rows["foveanet"]["gaze_sd"]) == ("10.5000", "2.1213")
+    assert rows["stn_none"]["gaze_error_px"] == ""
+    table = (out / "protocols.md").read_text()
+    assert "| foveanet | clean | 0 | 75.00 (7.07) | 11.47-138.53 | .750 | 2 | 10.5 (2.1) |" in table
+    assert "| stn_none | clean | 0 | 90.00 | 89.40-90.57 | .900 | 1 |  |" in table
+    assert "| *fovea* | | | | | | | |" in table

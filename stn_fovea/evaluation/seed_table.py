@@ -3,9 +3,10 @@ model, noise and protocol, beside the published score where there is one.
 
 The grid benchmark (``benchmark.py``) is the study's figure for the 128x128 runs; this is the table of
 every run's fixed test sets (clean MNIST, the 28x28 central/general protocols, the 128x128 general and
-per-contrast sets). The interval is Student's t over seeds where there are several, Wilson's over the
-test digits where there is one run. ``python -m stn_fovea.compare DIR --out OUT`` writes it as
-protocols.csv and protocols.md.
+per-contrast sets), with the mean gaze error (px from the glimpse's centre to the digit's) of the
+models whose glimpse is a window. The interval is Student's t over seeds where there are several,
+Wilson's over the test digits where there is one run. ``python -m stn_fovea.compare DIR --out OUT``
+writes it as protocols.csv and protocols.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from stn_fovea.evaluation.benchmark import (
 from stn_fovea.evaluation.reference import PROTOCOL_REFERENCE, PublishedScore
 
 COLUMNS = ["experiment", "model", "noise", "train_noise", "train_contrast", "protocol", "seeds",
-           "accuracy", "sd", "ci_low", "ci_high", "ci", "f1_macro", "f1_sd", "test_selected", "published",
+           "accuracy", "sd", "ci_low", "ci_high", "ci", "f1_macro", "f1_sd", "gaze_error_px", "gaze_sd",
+           "test_selected", "published",
            "published_sd", "published_selection", "digits", "runs"]  # fmt: skip
 
 
@@ -40,6 +42,7 @@ class Score(RunResult):
     train_contrast: float | None  # the contrast of a per-contrast net (What/Where), else None
     f1_macro: float | None
     test_selected: float | None = None  # the best of the per-epoch test scores, where it was kept
+    gaze_error_px: float | None = None  # mean distance glimpse centre - digit centre, where measured
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Row:
     ci: str  # "seeds" (Student's t) or "digits" (Wilson, one run)
     f1_macro: float | None
     f1_sd: float | None
+    gaze_error_px: float | None
+    gaze_sd: float | None
     test_selected: float | None
     published: PublishedScore | None
     digits: int
@@ -85,7 +90,7 @@ def read_scores(metrics_path: Path) -> list[Score]:
     selected_protocol = str(selected.get("metric", "")).split("/")[1:2]  # test_each_epoch/<protocol>/acc
     trained = metrics.get("train_contrast") or []
     per_contrast = model in PER_CONTRAST_MODELS and len(trained) == 2 and trained[0] == trained[1]
-    f1 = metrics.get("f1_macro") or {}
+    f1, gaze = metrics.get("f1_macro") or {}, metrics.get("gaze_error_px") or {}
     return [
         Score(
             label=label,
@@ -101,6 +106,7 @@ def read_scores(metrics_path: Path) -> list[Score]:
             run=str(metrics_path.parent),
             epochs=train_epochs(metrics),
             test_selected=float(selected["accuracy"]) if [protocol] == selected_protocol else None,
+            gaze_error_px=None if protocol not in gaze else float(gaze[protocol]),
         )
         for protocol, accuracy in (metrics.get("accuracy") or {}).items()
     ]
@@ -121,13 +127,16 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
         digits = min(m.digits for m in members)
         mean, low, high, kind = seed_interval(accuracy, digits)
         sd = _sd(accuracy)
-        # F1 and the best test epoch only where every seed has them
+        # F1, gaze error and the best test epoch only where every seed has them
         f1 = [m.f1_macro for m in members if m.f1_macro is not None]
         f1 = f1 if len(f1) == len(members) else []
+        gaze = [m.gaze_error_px for m in members if m.gaze_error_px is not None]
+        gaze = gaze if len(gaze) == len(members) else []
         selected = [m.test_selected for m in members if m.test_selected is not None]
         rows.append(
             Row(label, model, noise, train_noise, None if contrast < 0 else contrast, protocol, len(members),
                 mean, sd, low, high, kind, statistics.fmean(f1) if f1 else None, _sd(f1) if f1 else None,
+                statistics.fmean(gaze) if gaze else None, _sd(gaze) if gaze else None,
                 statistics.fmean(selected) if len(selected) == len(members) else None,
                 PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
         )  # fmt: skip
@@ -147,28 +156,38 @@ def _percent(value: float | None, sd: float | None = None) -> str:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """Accuracy % as mean (sd) over seeds with its 95 % interval, macro F1, the seeds (n); the published
-    score in a row of its own beneath; a column for the best-test-epoch selection where a run kept it.
-    An experiment's name is a row above its models' rows; within 80 columns for names up to about 24
-    characters."""
+    score in a row of its own beneath; a column for the mean gaze error in px (sd) where a run measured
+    it, and one for the best-test-epoch selection where a run kept it. An experiment's name is a row
+    above its models' rows; within 80 columns for names up to about 24 characters."""
+    gaze = any(r.gaze_error_px is not None for r in rows)
     selected = any(r.test_selected is not None for r in rows)
-    header = "| run | test | noise | acc % (sd) | 95 % CI | F1 | n |" + (" best ep. |" if selected else "")
-    lines = [header, "|---|---|---|---|---|---|---|" + ("---|" if selected else "")]
+    extra = (" gaze px |" if gaze else "") + (" best ep. |" if selected else "")
+    blank = " |" * (gaze + selected)
+    header = "| run | test | noise | acc % (sd) | 95 % CI | F1 | n |" + extra
+    lines = [header, "|---|---|---|---|---|---|---|" + "---|" * (gaze + selected)]
     heading = None
     for r in rows:
         if r.label != r.model and r.label != heading:  # an experiment: its name above its models' rows
-            lines.append(f"| *{r.label}* | | | | | | |" + (" |" if selected else ""))
+            lines.append(f"| *{r.label}* | | | | | | |" + blank)
         heading = r.label
         f1 = "" if r.f1_macro is None else f"{r.f1_macro:.3f}".replace("0.", ".", 1)
         interval = f"{100 * r.ci_low:.2f}-{100 * r.ci_high:.2f}"
         accuracy = _percent(r.accuracy, r.sd)
         line = f"| {r.name} | {r.protocol} | {r.noise:g} | {accuracy} | {interval} | {f1} | {r.seeds} |"
+        if gaze:
+            line += f" {_pixels(r.gaze_error_px, r.gaze_sd)} |"
         lines.append(line + (f" {_percent(r.test_selected)} |" if selected else ""))
         if r.published is not None:
             p = r.published
             spread = "" if p.sd is None else f" ({p.sd:.2f})"
-            published = f"| (published: {p.selection}) | | | {p.mean:.2f}{spread} | | | {p.runs} |"
-            lines.append(published + (" |" if selected else ""))
+            lines.append(f"| (published: {p.selection}) | | | {p.mean:.2f}{spread} | | | {p.runs} |" + blank)
     return "\n".join(lines) + "\n"
+
+
+def _pixels(value: float | None, sd: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f}" + ("" if sd is None else f" ({sd:.1f})")
 
 
 def write_csv(rows: Sequence[Row], path: Path) -> None:
@@ -180,7 +199,8 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
             writer.writerow(
                 [r.label, r.model, r.noise, r.train_noise, _fmt(r.train_contrast), r.protocol, r.seeds,
                  f"{r.accuracy:.4f}", _fmt(r.sd), f"{r.ci_low:.4f}", f"{r.ci_high:.4f}", r.ci,
-                 _fmt(r.f1_macro), _fmt(r.f1_sd), _fmt(r.test_selected),
+                 _fmt(r.f1_macro), _fmt(r.f1_sd), _fmt(r.gaze_error_px), _fmt(r.gaze_sd),
+                 _fmt(r.test_selected),
                  "" if p is None else _fmt(p.mean / 100),
                  "" if p is None else _fmt(None if p.sd is None else p.sd / 100),
                  "" if p is None else p.selection, r.digits, " ".join(r.runs)]
