@@ -146,6 +146,19 @@ def test_the_table_gives_the_interval_of_the_mean_over_eccentricities(tmp_path):
     assert "| atn | 0.75 | .500 ±.069 |" in table  # Wilson, 100 of 200: .431-.569 (100 digits: ±.096)
 
 
+def test_an_experiment_that_trained_two_models_is_a_curve_per_model(tmp_path):
+    runs = tmp_path / "runs"
+    for model, accuracy in (("foveanet", 0.8), ("foveanet_control", 0.4)):
+        for seed in (1, 2):
+            write_grid_run(runs / f"{model}{seed}" / "eval", model, seed, 0.3, [0.7, 0.7],
+                           [("", 0.7, 4.444, accuracy, 100)], experiment="quick")  # fmt: skip
+    out = tmp_path / "bench"
+    assert main([str(runs), "--out", str(out)]) == 0
+    table = (out / "benchmark.md").read_text()
+    assert "| quick: foveanet | 0.3 | .800 ±.000 | 2 |" in table
+    assert "| quick: foveanet_control | 0.3 | .400 ±.000 | 2 |" in table
+
+
 def test_a_curve_names_its_options_in_sorted_order_and_in_full_where_their_names_clash():
     options = ["model.net.z=True", "model.b.x=2", "model.a.x=True"]
     assert changes_suffix(options) == " +model.a.x +model.b.x=2 +z"

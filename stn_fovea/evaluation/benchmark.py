@@ -259,7 +259,17 @@ def aggregate(cells: Iterable[Cell]) -> list[Point]:
             Point(label, model, noise, train_noise, saccades, contrast, radius, mean, low, high, len(members),
                   kind, digits, reference, tuple(m.run for m in members), tuple(m.accuracy for m in members))
         )  # fmt: skip
-    return points
+    return name_models(points)
+
+
+def name_models(points: Sequence[Point]) -> list[Point]:
+    """An experiment that trained several models (``experiment=quick model=a,b``) is a curve per model:
+    where a label spans models, each point's label gets its model ("quick: a"), so that the table and
+    the figure, which name curves by label, do not pool two models into one curve."""
+    models: dict[str, set[str]] = defaultdict(set)
+    for p in points:
+        models[p.label].add(p.model)
+    return [replace(p, label=f"{p.label}: {p.model}") if len(models[p.label]) > 1 else p for p in points]
 
 
 def _order(item: tuple[tuple, dict]) -> tuple:
