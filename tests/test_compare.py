@@ -107,7 +107,7 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
     half = 12.706 * (0.1 / 2**0.5) / 2**0.5
     assert float(stn["mean"]) == 0.85 and stn["seeds"] == "2" and stn["ci"] == "seeds"
     assert (
-        abs(float(stn["ci_low"]) - (0.85 - half)) < 1e-4 and abs(float(stn["ci_high"]) - (0.85 + half)) < 1e-4
+        abs(float(stn["ci_low"]) - (0.85 - half)) < 1e-4 and float(stn["ci_high"]) == 1.0  # .85 + .64, capped
     )
     assert stn["reference"] == "0.9715"  # the STN study's cell (noise 0.75, 4.4 px, contrast 0.7)
     ww = rows["what_where", "0.7", "1"]
@@ -243,6 +243,15 @@ def test_the_protocol_table_gives_the_mean_gaze_error_of_the_models_that_measure
     assert (rows["foveanet"]["gaze_error_px"], rows["foveanet"]["gaze_sd"]) == ("10.5000", "2.1213")
     assert rows["stn_none"]["gaze_error_px"] == ""
     table = (out / "protocols.md").read_text()
-    assert "| foveanet | clean | 0 | 75.00 (7.07) | 11.47-138.53 | .750 | 2 | 10.5 (2.1) |" in table
+    assert "| foveanet | clean | 0 | 75.00 (7.07) | 11.47-100.00 | .750 | 2 | 10.5 (2.1) |" in table
     assert "| stn_none | clean | 0 | 90.00 | 89.40-90.57 | .900 | 1 |  |" in table
     assert "| *fovea* | | | | | | | |" in table
+
+
+def test_an_accuracy_interval_over_seeds_stays_within_0_and_100_percent(tmp_path):
+    for seed, accuracy in ((1, 0.3), (2, 0.9)):  # t(1) interval: .6 +- 12.706 x .4243 / sqrt 2 = +-3.81
+        write_protocol_run(tmp_path / f"run{seed}" / "eval", "foveanet", seed, accuracy, accuracy, "wide")
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    (row,) = csv.DictReader((out / "protocols.csv").open())
+    assert (row["accuracy"], row["ci_low"], row["ci_high"]) == ("0.6000", "0.0000", "1.0000")

@@ -235,9 +235,11 @@ def group_seeds(rows: Iterable[T], key: Callable[[T], tuple]) -> dict[tuple, lis
 
 def seed_interval(values: Sequence[float], digits: int) -> tuple[float, float, float, str]:
     """Mean and 95 % interval: Student's t over seeds ("seeds"), or for one run Wilson's over its
-    ``digits`` test digits ("digits")."""
+    ``digits`` test digits ("digits"). An accuracy's interval stays within [0, 1] (two far-apart seeds
+    give a t interval wider than that)."""
     if len(values) > 1:
-        return (*mean_interval(values), "seeds")
+        mean, low, high = mean_interval(values)
+        return mean, max(0.0, low), min(1.0, high), "seeds"
     low, high = wilson(values[0] * digits, digits) if digits else (math.nan, math.nan)
     return values[0], low, high, "digits"
 
