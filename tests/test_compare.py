@@ -255,3 +255,15 @@ def test_an_accuracy_interval_over_seeds_stays_within_0_and_100_percent(tmp_path
     assert main([str(tmp_path), "--out", str(out)]) == 0
     (row,) = csv.DictReader((out / "protocols.csv").open())
     assert (row["accuracy"], row["ci_low"], row["ci_high"]) == ("0.6000", "0.0000", "1.0000")
+
+
+def test_a_score_that_one_seed_lacks_is_not_averaged_over_the_others(tmp_path):
+    write_protocol_run(
+        tmp_path / "s1" / "eval", "foveanet", 1, 0.8, 0.8, "partial", gaze_error_px={"clean": 9.0}
+    )
+    write_protocol_run(tmp_path / "s2" / "eval", "foveanet", 2, 0.7, None, "partial")  # older: no F1, no gaze
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    (row,) = csv.DictReader((out / "protocols.csv").open())
+    assert row["seeds"] == "2" and row["accuracy"] == "0.7500"
+    assert (row["f1_macro"], row["gaze_error_px"]) == ("", "")

@@ -127,20 +127,27 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
         digits = min(m.digits for m in members)
         mean, low, high, kind = seed_interval(accuracy, digits)
         sd = _sd(accuracy)
-        # F1, gaze error and the best test epoch only where every seed has them
-        f1 = [m.f1_macro for m in members if m.f1_macro is not None]
-        f1 = f1 if len(f1) == len(members) else []
-        gaze = [m.gaze_error_px for m in members if m.gaze_error_px is not None]
-        gaze = gaze if len(gaze) == len(members) else []
-        selected = [m.test_selected for m in members if m.test_selected is not None]
+        f1, gaze = (
+            _of_every_seed(m.f1_macro for m in members),
+            _of_every_seed(m.gaze_error_px for m in members),
+        )
+        selected = _of_every_seed(m.test_selected for m in members)
         rows.append(
             Row(label, model, noise, train_noise, None if contrast < 0 else contrast, protocol, len(members),
                 mean, sd, low, high, kind, statistics.fmean(f1) if f1 else None, _sd(f1) if f1 else None,
                 statistics.fmean(gaze) if gaze else None, _sd(gaze) if gaze else None,
-                statistics.fmean(selected) if len(selected) == len(members) else None,
+                statistics.fmean(selected) if selected else None,
                 PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
         )  # fmt: skip
     return rows
+
+
+def _of_every_seed(values: Iterable[float | None]) -> list[float]:
+    """The values of a score that every seed has (F1, gaze error, best test epoch); none where any
+    seed lacks it, so that a mean is never over a subset of the seeds."""
+    listed = list(values)
+    present = [value for value in listed if value is not None]
+    return present if len(present) == len(listed) else []
 
 
 def _sd(values: Sequence[float]) -> float | None:
