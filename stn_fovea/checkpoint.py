@@ -106,6 +106,22 @@ SAME_RUN_KEYS = (
 )  # fmt: skip
 
 
+FINAL, BEST_VAL = "final", "best val"  # the weights a row of a table measures
+SCORES = {"best": BEST_VAL, "final": FINAL}  # the run's `score` setting -> the weights it measures
+
+
+def weights_of(checkpoint_path: str | None, recorded: str | None = None) -> str | None:
+    """Which weights an evaluated checkpoint holds, as tables name them: ``recorded`` (metrics.json's or
+    a zoo file's ``weights``) when given, else "final" for last.ckpt (the weights after the last epoch)
+    and "best val" for the best-*.ckpt of the checkpoint callback; None when nothing says."""
+    if recorded:
+        return recorded
+    name = Path(str(checkpoint_path or "")).name
+    if name == LAST:
+        return FINAL
+    return BEST_VAL if name.startswith("best-") else None
+
+
 def run_dir_of(ckpt_path: str | None, default: str) -> str:
     """The directory a run writes to (the ``run_dir_of`` resolver of ``hydra.run.dir``): a run that
     resumes continues in the run directory of its checkpoint, so that its logs, checkpoints and

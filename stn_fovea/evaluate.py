@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from stn_fovea.allocator import tune_glibc_malloc
-from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config
+from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config, weights_of
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.train import command_line_overrides, run_info
@@ -110,7 +110,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
         str(run.model_name),
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
-        run_info={**trained, **({"model_changes": changed} if changed else {})},
+        run_info={
+            **trained,
+            "weights": weights_of(cfg.ckpt_path, checkpoint.get("weights")),
+            **({"model_changes": changed} if changed else {}),
+        },
         channels_last=bool(cfg.channels_last),
     )
     console = Console(stderr=True)

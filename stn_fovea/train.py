@@ -22,7 +22,7 @@ from rich.console import Console
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
-from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
+from stn_fovea.checkpoint import FINAL, LAST, SCORES, check_same_run, read_checkpoint, resume_path
 from stn_fovea.data.datamodule import TEST, TEST_EACH_EPOCH, NoisyMNIST
 from stn_fovea.errors import ConfigError, find_user_error, short_reason, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
@@ -221,6 +221,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     (output_dir / FAILURE_FILE).unlink(missing_ok=True)  # a job run again: its earlier failure is past
     # Fail now, with a clear message, on a bad resume path or setting, not after training.
     resume = resume_path(cfg.get("ckpt_path"), output_dir, bool(cfg.get("auto_resume", True)))
+    scored = str(cfg.get("score", "best"))
+    if scored not in SCORES:
+        raise ConfigError(f"score must be one of {sorted(SCORES)}, got {scored!r}")
     timed = True  # whether the training time of every earlier attempt is known
     if resume is not None:
         state = read_checkpoint(resume)
@@ -276,12 +279,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # before trainer.test restores the callbacks' saved states
     selected, seconds = test_selected(callbacks), training_seconds(callbacks) if timed else None
     timing = {} if seconds is None else {"train_seconds": seconds}
-    results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    # the weights measured: the best validation checkpoint, or those after the last epoch (the reference's)
+    final = output_dir / "checkpoints" / LAST
+    weights = best if scored == "best" else (str(final) if final.is_file() else None)
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=weights, verbose=False)
     test_metrics = {name: value for per_loader in results for name, value in per_loader.items()}
     final = final_metric_values(test_metrics, sweep_metric, monitor, best_score)
     log_final_metrics(trainer.loggers, final, trainer.global_step)
+    # no checkpoint to read (fast_dev_run): the weights in memory, those of the last step
+    measured = {"checkpoint": weights, "weights": SCORES[scored] if weights else FINAL}
     metrics: dict[str, Any] = {
-        "test": test_metrics, "best_checkpoint": best, "sweep_metric": sweep_metric, **timing
+        "test": test_metrics, "best_checkpoint": best, **measured, "sweep_metric": sweep_metric, **timing
     }  # fmt: skip
     if cfg.get("evaluate") and trainer.is_global_zero:
         metrics["evaluation"] = evaluate_model(
@@ -290,8 +298,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             evaluators,
             output_dir / "eval",
             str(cfg.model_name),
-            checkpoint=best,
-            run_info={**run_info(cfg), **timing, **selected},
+            checkpoint=weights,
+            run_info={**run_info(cfg), "weights": measured["weights"], **timing, **selected},
             tensorboard=next(
                 (lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None
             ),
@@ -299,15 +307,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             channels_last=bool(cfg.get("channels_last")),
         )
     if trainer.is_global_zero:
-        _report(output_dir, best, metrics)
+        _report(output_dir, metrics)
     return metrics
 
 
-def _report(output_dir: Path, best: str | None, metrics: dict[str, Any]) -> None:
+def _report(output_dir: Path, metrics: dict[str, Any]) -> None:
     console = Console(stderr=True)
     console.rule("[bold]stn_fovea run finished")
     console.print(f"run directory : {output_dir.resolve()}")
-    console.print(f"best checkpoint: {best}")
+    console.print(f"best checkpoint: {metrics['best_checkpoint']}")
+    console.print(f"measured       : {metrics['checkpoint']} ({metrics['weights']} weights)")
     if "train_seconds" in metrics:
         console.print(
             f"training time  : {metrics['train_seconds'] / 60:.1f} min (the epochs kept, every attempt)"

@@ -117,8 +117,8 @@ def test_128_reference_protocols_have_the_published_schedules(
     assert stds == pytest.approx([40 * k / 9 for k in range(1, 10)] + [40.0, 40.0], abs=1e-4)
     contrasts = [stage["contrast"] for stage in curriculum.stages]
     assert contrasts == [0.7] * 9 + [[0.5, 0.7], [0.3, 0.7]]
-    # a new optimiser at a tenth of the LR for each contrast stage (0.01 -> 0.001, 0.005 -> 0.0005)
-    assert [stage.get("lr_restart") for stage in curriculum.stages] == [None] * 9 + [0.1, 0.1]
+    # one new optimiser at a tenth of the LR before the contrast stages (0.01 -> 0.001, 0.005 -> 0.0005)
+    assert [stage.get("lr_restart") for stage in curriculum.stages] == [None] * 9 + [0.1, None]
 
 
 @pytest.mark.parametrize(

@@ -128,13 +128,13 @@ def test_cached_training_renders_are_the_renders_and_follow_the_level():
         plain.set_train_level(shift_std_px=level)
         expected.append(plain.render(batch))
     calls = []
-    recipe_call = type(cached.train_recipe).__call__
+    recipe_call = type(cached.train_recipe).render
 
-    def counting(recipe, digits, keys):
-        calls.append(len(keys))
-        return recipe_call(recipe, digits, keys)
+    def counting(recipe, digits, scene):
+        calls.append(len(scene.keys))
+        return recipe_call(recipe, digits, scene)
 
-    type(cached.train_recipe).__call__ = counting  # type: ignore[method-assign]
+    type(cached.train_recipe).render = counting  # type: ignore[method-assign]
     try:
         for level, want in zip(levels, expected, strict=True):
             cached.set_train_level(shift_std_px=level)
@@ -143,13 +143,57 @@ def test_cached_training_renders_are_the_renders_and_follow_the_level():
                 assert torch.equal(got[field], want[field]), field
             assert got["shift"].dtype == want["shift"].dtype
     finally:
-        type(cached.train_recipe).__call__ = recipe_call  # type: ignore[method-assign]
+        type(cached.train_recipe).render = recipe_call  # type: ignore[method-assign]
     assert calls == [len(batch["index"]), len(batch["index"])]  # the repeated stage came from the cache
     val = first_batch(cached.val_dataloader()[0])
-    type(cached.train_recipe).__call__ = counting  # type: ignore[method-assign]
+    type(cached.train_recipe).render = counting  # type: ignore[method-assign]
     try:
         for _ in range(2):  # validation is rendered each time: only training samples are kept
             cached.render(val)
     finally:
-        type(cached.train_recipe).__call__ = recipe_call  # type: ignore[method-assign]
+        type(cached.train_recipe).render = recipe_call  # type: ignore[method-assign]
     assert calls[2:] == [len(val["index"])] * 2 and len(cached.render_cache) == len(batch["index"]) * 2
+
+
+def test_stage_fixed_draws_keep_each_digits_placement_and_contrast_but_not_its_noise():
+    fixed, fresh = datamodule(stage_fixed_draws=True), datamodule()
+    batch = first_batch(fixed.train_dataloader())
+    rendered = {}
+    for dm in (fixed, fresh):
+        for level in ((4.0, (0.3, 0.7), 1.0), (8.0, (0.5, 0.7), 1.0), (8.0, (0.5, 0.7), 0.999)):
+            std, contrast, noise = level
+            dm.set_train_level(shift_std_px=std, contrast=contrast, noise=noise)
+            rendered[id(dm), level] = dm.render(batch)
+    low, high, quieter = ((4.0, (0.3, 0.7), 1.0), (8.0, (0.5, 0.7), 1.0), (8.0, (0.5, 0.7), 0.999))
+    for dm, keeps in ((fixed, True), (fresh, False)):
+        a, b = rendered[id(dm), low], rendered[id(dm), high]
+        # the same N(0, 1) draw times the stage's std (truncated toward zero): twice the shift, +-1 px
+        same_z = bool(((b["shift"] - 2 * a["shift"]).abs() <= 1).all())
+        # the same U(0, 1) draw within each stage's contrast range
+        same_u = torch.allclose((a["contrast"] - 0.3) / 0.4, (b["contrast"] - 0.5) / 0.2, atol=1e-5)
+        assert same_z == keeps and same_u == keeps
+        # a new stage (here only the noise amplitude changes by 0.1 %) draws a new noise field
+        moved = (rendered[id(dm), quieter]["image"] - b["image"]).abs().mean()
+        assert moved > 0.05
+    assert float(rendered[id(fixed), low]["shift"].float().std()) > 2  # digits do move
+
+
+def test_stage_fixed_draws_and_a_fresh_draw_every_epoch_are_exclusive():
+    with pytest.raises(ConfigError, match="stage_fixed_draws"):
+        NoisyMNIST(
+            ShiftedDigits, data_dir=data_root(), test_protocols=PROTOCOLS,
+            stage_fixed_draws=True, resample_every_epoch=True,
+        )  # fmt: skip
+
+
+def test_val_size_0_trains_on_every_digit_and_validates_on_the_test_digits_with_draws_of_their_own():
+    dm = NoisyMNIST(
+        ShiftedDigits, data_dir=data_root(), val_size=0, test_size=300, test_protocols=PROTOCOLS,
+        val_protocol={"shift_std_px": 15.0},
+    )  # fmt: skip
+    dm.setup("fit")
+    assert sorted(dm._train.indices.tolist()) == list(range(60000))
+    assert torch.equal(dm._val.digits.images, dm.test_digits.images)
+    val = dm.render(first_batch(dm.val_dataloader()[0]))
+    test = dm.render(first_batch(dm.test_dataloader()[1]))  # general: the val protocol's level
+    assert torch.equal(val["label"], test["label"]) and not torch.equal(val["image"], test["image"])

@@ -151,3 +151,36 @@ def test_evaluate_entry_point_on_a_checkpoint(compose_train):
     assert (
         "accuracy" not in evaluate(only_map) and (Path(only_map.paths.output_dir) / "shift_map.npy").is_file()
     )
+
+
+def test_score_final_measures_the_weights_after_the_last_epoch_and_keeps_the_best(compose_train):
+    """The best checkpoint is pinned to epoch 0 (it monitors the curriculum stage, lowest first), so the
+    final weights (epoch 1) differ from it: the run must measure last.ckpt and say so."""
+    common = (
+        *TINY_RUN,
+        "model=what",
+        "optimizer.lr=0.05",
+        "curriculum.epochs_per_stage=1",
+        "curriculum.stages=[{shift_std_px:0},{shift_std_px:1}]",
+        "callbacks.model_checkpoint.monitor=curriculum/stage",
+        "callbacks.model_checkpoint.mode=min",
+        "callbacks.model_checkpoint.filename='best-epoch{epoch:03d}'",
+    )
+    run = compose_train(*common, "score=final")
+    metrics = train(run)
+    checkpoints = Path(run.paths.output_dir) / "checkpoints"
+    (best,) = checkpoints.glob("best-*.ckpt")
+    assert best.name == "best-epoch000.ckpt" and metrics["best_checkpoint"] == str(best)
+    assert (metrics["checkpoint"], metrics["weights"]) == (str(checkpoints / "last.ckpt"), "final")
+    written = json.loads((Path(run.paths.output_dir) / "eval" / "metrics.json").read_text())
+    assert (written["checkpoint"], written["weights"]) == (metrics["checkpoint"], "final")
+    measured = {}
+    for path in (best, checkpoints / "last.ckpt"):
+        cfg = compose_train(f"ckpt_path={path}", "evaluators.shift_map=null", config_name="evaluate",
+                            output=path.stem)  # fmt: skip
+        measured[path.name] = evaluate(cfg)
+    assert measured[best.name]["weights"] == "best val" and measured["last.ckpt"]["weights"] == "final"
+    general = {name: m["accuracy"]["general"] for name, m in measured.items()}
+    assert general[best.name] != general["last.ckpt"]  # two different nets: the check below can fail
+    assert metrics["test"]["test/general/acc"] == pytest.approx(general["last.ckpt"], abs=1e-6)
+    assert written["accuracy"]["general"] == pytest.approx(general["last.ckpt"], abs=1e-6)

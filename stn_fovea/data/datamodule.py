@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stn_fovea.data.counter_rng import sample_keys
 from stn_fovea.data.mnist import Digits, load_mnist, spread_subset
-from stn_fovea.data.recipe import Recipe
+from stn_fovea.data.recipe import Recipe, Scene
 from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError
 
@@ -93,11 +93,16 @@ class NoisyMNIST(L.LightningDataModule):
         data_dir: root holding ``MNIST/raw`` (downloaded there when missing and ``download``).
         seed: data seed; with it, every sample is a function of (split, index, level).
         shuffle_seed: seed of the training order (a function of (shuffle_seed, epoch)).
-        val_size: digits held out of MNIST train for validation.
+        val_size: digits held out of MNIST train for validation; 0 = train on all 60,000 and validate
+            on the test digits (with draws of their own), as the reference scored its test set each epoch.
         train_size: use N of the training digits (quick runs); None = all.
         test_size: use N test digits, a seeded subset spread over the whole test set; None = all.
         resample_every_epoch: draw a fresh training set every epoch (the reference keeps it fixed
             within a curriculum stage).
+        stage_fixed_draws: a training digit keeps its placement and contrast draws (e.g. its angle and
+            |z|, the radius being |z| x the stage's std) in every curriculum stage, as the reference's
+            draws seeded by the digit's index do; its noise still changes with the stage. False = every
+            stage draws anew.
         cache_train_renders: keep up to this many rendered training samples in memory (by sample id)
             instead of rendering them again each epoch: the same images, faster when the training set
             is fixed and rendering costs as much as the model (What/Where's MLP); 0 = off.
@@ -128,6 +133,7 @@ class NoisyMNIST(L.LightningDataModule):
         train_size: int | None = None,
         test_size: int | None = None,
         resample_every_epoch: bool = False,
+        stage_fixed_draws: bool = False,
         cache_train_renders: int = 0,
         val_protocol: Mapping[str, Any] | None = None,
         test_protocols: Mapping[str, Mapping[str, Any]] | None = None,
@@ -138,8 +144,13 @@ class NoisyMNIST(L.LightningDataModule):
         super().__init__()
         if batch_size <= 0 or eval_batch_size <= 0:
             raise ConfigError(f"batch sizes must be positive, got {batch_size} and {eval_batch_size}")
-        if not 0 < val_size < 60000:
-            raise ConfigError(f"val_size must be in (0, 60000), got {val_size}")
+        if not 0 <= val_size < 60000:
+            raise ConfigError(f"val_size must be in [0, 60000), got {val_size}")
+        if stage_fixed_draws and resample_every_epoch:
+            raise ConfigError(
+                "data.stage_fixed_draws=true keeps each digit's draws and data.resample_every_epoch=true "
+                "draws them anew every epoch: set one of them to false"
+            )
         if not test_protocols:
             raise ConfigError("data.test_protocols needs at least one protocol")
         if headline_protocol is None:
@@ -164,7 +175,7 @@ class NoisyMNIST(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers = num_workers
         self.val_size, self.train_size, self.test_size = val_size, train_size, test_size
-        self.resample_every_epoch = resample_every_epoch
+        self.resample_every_epoch, self.stage_fixed_draws = resample_every_epoch, stage_fixed_draws
         self.render_cache = SampleCache(cache_train_renders)
         self._train: DigitBatches | None = None
         self._val: DigitBatches | None = None
@@ -190,6 +201,8 @@ class NoisyMNIST(L.LightningDataModule):
         load_mnist(self.data_dir, train=False, download=self.download)
 
     def setup(self, stage: str | None = None) -> None:
+        if self._test is None:
+            self._test = load_mnist(self.data_dir, train=False, download=self.download)
         if self._train is None:
             train = load_mnist(self.data_dir, train=True, download=self.download)
             order = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(self.seed))
@@ -197,10 +210,12 @@ class NoisyMNIST(L.LightningDataModule):
             if self.train_size is not None:
                 train_indices = train_indices[: self.train_size]
             self._train = DigitBatches(train, train_indices, TRAIN)
-            self._val = DigitBatches(train, val_indices, VAL)
+            if self.val_size:
+                self._val = DigitBatches(train, val_indices, VAL)
+            else:  # the test digits, drawn with the "val" split's keys (not the test protocols' images)
+                test = self.test_digits
+                self._val = DigitBatches(test, torch.arange(len(test.labels)), VAL)
             self._bind(train.images)
-        if self._test is None:
-            self._test = load_mnist(self.data_dir, train=False, download=self.download)
 
     def _bind(self, pool: Tensor) -> None:
         """Give every recipe the MNIST training digits (a cluttered recipe cuts its clutter from them)."""
@@ -299,27 +314,33 @@ class NoisyMNIST(L.LightningDataModule):
     def render(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Turn a batch of raw digits into noisy images (on the batch's device), with each digit's offset
         ("shift", rows and cols), its contrast, and an id of the rendered image ("sample_id")."""
-        recipe, _ = self.recipe_for(batch["source"])
-        keys = self.sample_keys(batch["source"], batch["index"])
+        source, index = batch["source"], batch["index"]
+        recipe, _ = self.recipe_for(source)
+        keys = self.sample_keys(source, index)
         # the id of each rendered image: its 32-bit key and its index in the split (< 2**16) side by side
-        sample_id = keys * 65536 + batch["index"]
-        if batch["source"] == TRAIN and self.render_cache.max_items:
-            images, shifts, contrast = self._cached_render(recipe, batch["digit"], keys, sample_id)
+        sample_id = keys * 65536 + index
+        # with stage_fixed_draws, a training digit's own draws (placement, contrast); the stage's noise
+        fixed = source == TRAIN and self.stage_fixed_draws
+        scene = recipe.sample(sample_keys(index, self.seed, TRAIN) if fixed else keys)._replace(keys=keys)
+        if source == TRAIN and self.render_cache.max_items:
+            images, shifts, contrast = self._cached_render(recipe, batch["digit"], scene, sample_id)
         else:
-            images, shifts, contrast = recipe(batch["digit"], keys)
+            images, shifts, contrast = recipe.render(batch["digit"], scene), scene.shifts, scene.contrast
         return {**batch, "image": images, "shift": shifts, "contrast": contrast, "sample_id": sample_id}
 
     def _cached_render(
-        self, recipe: Recipe, digits: Tensor, keys: Tensor, sample_id: Tensor
+        self, recipe: Recipe, digits: Tensor, scene: Scene, sample_id: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """``recipe(digits, keys)`` through the render cache: each row packs image, shift and contrast."""
+        """``recipe.render(digits, scene)`` through the render cache: each row packs image, shift and
+        contrast."""
 
         def render_rows(positions: Tensor) -> Tensor:
-            images, shifts, contrast = recipe(digits[positions], keys[positions])
+            part = Scene(*(draw[positions] for draw in scene))
+            images, shifts, contrast = recipe.render(digits[positions], part), part.shifts, part.contrast
             parts = (images.flatten(1), shifts.to(images.dtype), contrast.to(images.dtype).view(-1, 1))
             return torch.cat(parts, dim=1)
 
-        positions = torch.arange(len(keys), device=keys.device)
+        positions = torch.arange(len(sample_id), device=sample_id.device)
         rows = self.render_cache.encode(positions, sample_id, render_rows)
         size = self.image_size
         images = rows[:, : size * size].view(len(rows), 1, size, size)

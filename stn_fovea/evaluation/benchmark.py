@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from stn_fovea.checkpoint import weights_of  # noqa: E402
 from stn_fovea.evaluation.reference import grid_reference, published_cell  # noqa: E402
 
 # two-sided 95 % quantiles of Student's t by degrees of freedom (1 .. 30); 1.96 beyond
@@ -113,6 +114,8 @@ def read_cells(metrics_path: Path) -> list[Cell]:
         return []
     model, noise, seed = str(metrics["model"]), float(metrics["noise"]), metrics.get("seed")
     label = str(metrics.get("experiment") or model) + changes_suffix(metrics.get("model_changes") or [])
+    weights = weights_of(metrics.get("checkpoint"), metrics.get("weights"))
+    label += f" ({weights})" if weights else ""  # the final weights or the best validation checkpoint
     train_noise = float(metrics.get("train_noise", noise))
     trained = metrics.get("train_contrast") or []
     fixed = float(trained[0]) if len(trained) == 2 and trained[0] == trained[1] else None
