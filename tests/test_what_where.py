@@ -84,3 +84,29 @@ def test_further_saccades_add_up_clamp_and_re_encode_the_recentred_image():
 def test_a_crop_outside_the_image_is_refused():
     with pytest.raises(ValueError, match="leaves"):
         crop_windows(IMAGES, torch.tensor([[51, 0]] * 3), 28)
+
+
+class CellSequence(nn.Module):
+    """A Where net that predicts cells[k] at its k-th call (one call per saccade)."""
+
+    def __init__(self, cells: list[int]) -> None:
+        super().__init__()
+        self.cells, self.calls = cells, 0
+
+    def forward(self, features: Tensor) -> Tensor:
+        cell = self.cells[min(self.calls, len(self.cells) - 1)]
+        self.calls += 1
+        return nn.functional.one_hot(torch.full((len(features),), cell), len(FAR_OFFSETS)).float()
+
+
+FAR_OFFSETS = torch.tensor([[0, -12], [0, 54]])  # a cell of ring 9 lies 54 px out: beyond the clamp
+
+
+def test_a_saccade_beyond_the_clamp_is_not_clamped_itself_only_the_fixation_is():
+    # whatwhere.md 9.7: -12, then +54 from there: 42 (clamping the cell to 50 first would give 38)
+    colliculus = SimpleNamespace(cell_offsets=FAR_OFFSETS)
+    what = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    net = WhatWhere(what, CellSequence([0, 1]), nn.Flatten(), SpyWhitening(), colliculus, saccades=2)  # type: ignore[arg-type]
+    assert net(IMAGES).extras["fixations"][0].tolist() == [[0, 0], [0, -12], [0, 42]]
+    net = WhatWhere(what, CellSequence([1]), nn.Flatten(), SpyWhitening(), colliculus, saccades=1)  # type: ignore[arg-type]
+    assert net(IMAGES).extras["fixations"][0].tolist() == [[0, 0], [0, 50]]  # one saccade: clamped

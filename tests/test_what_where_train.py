@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import Tensor, nn
 
@@ -285,3 +286,14 @@ def test_a_missing_or_wrong_what_checkpoint_is_one_clear_error(what_run, tmp_pat
         what_where_config(tmp_path, f"model.what_ckpt={other}", f"model.accuracy_map={accuracy_map}")
     )
     assert message.startswith("ConfigError:") and "its classifier does not fit model.net.what" in message
+
+
+def test_the_reference_accuracy_map_is_a_target_option_shipped_with_the_package(what_run, tmp_path):
+    cfg = what_where_config(tmp_path, f"model.what_ckpt={what_run}", "model.accuracy_map=reference")
+    module = instantiate(cfg.model)
+    published = module.net.accuracy_map  # whatwhere.md 9.8: centre .8447, max .8478 at (+1, 0), min .0173
+    assert published.shape == (55, 55) and published[27, 27].item() == pytest.approx(0.8447, abs=1e-6)
+    assert published.max().item() == pytest.approx(published[28, 27].item()) == pytest.approx(0.8478)
+    assert published.min().item() == pytest.approx(0.0173, abs=1e-6)
+    own = instantiate(what_where_config(tmp_path, f"model.what_ckpt={what_run}").model).net.accuracy_map
+    assert not torch.equal(own, published)  # the What run's own map (one digit per shift) otherwise

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from stn_fovea.models.retina import SLIP_NORMALIZE, _fourier_grid, _invert, _retina_filter
 from stn_fovea.models.where_retina import (
     RetinaBankSpec,
     WhereRetina,
@@ -15,7 +16,8 @@ from stn_fovea.models.where_retina import (
     where_retina_filter,
 )
 
-SPEC = RetinaBankSpec()
+SPEC = RetinaBankSpec()  # the bank of SLIP 20191113 and master: median, max (the dataclass's default)
+ZERO_SUM = RetinaBankSpec(normalization="slip_20171205")  # median, pre-processing, max (model=what_where)
 
 
 def reference_filter(ring: int, azimuth: int, orientation: int, phase: int) -> torch.Tensor:
@@ -31,7 +33,7 @@ def test_the_outer_ring_has_the_landmarks_of_the_median_normalisation():
     # whatwhere.md 9.1.1 / 9.3: filters are not zero-sum at ring 9 (mean |row sum| about 59 over the cos
     # and sin filters, max about 186) and the energies span 5.5 (ring 0) to 666 (ring 9); a mean
     # normalisation makes the row sums about 0.
-    outer = [reference_filter(9, a, o, p) for o in range(6) for a in range(0, 24, 3) for p in range(2)]
+    outer = outer_ring(SPEC)
     sums = torch.tensor([float(f.sum()) for f in outer]).abs()
     assert sums.mean().item() == pytest.approx(59, abs=3) and sums.max().item() == pytest.approx(186, abs=3)
     assert max(float((f**2).sum()) for f in outer) == pytest.approx(666, rel=0.02)
@@ -40,6 +42,31 @@ def test_the_outer_ring_has_the_landmarks_of_the_median_normalisation():
     for kernel in outer[:6] + inner[:6]:
         assert kernel.abs().max().item() == pytest.approx(1.0)
         assert kernel.flatten().quantile(0.5).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def outer_ring(spec: RetinaBankSpec) -> list[torch.Tensor]:
+    return [
+        where_retina_filter(spec, o, a, 9, p) for o in range(6) for a in range(0, 24, 3) for p in range(2)
+    ]
+
+
+def test_slip_20171205_filters_sum_to_zero_and_differ_from_the_median_bank_only_by_the_preprocessing():
+    # whatwhere.md 9.7: the release on PyPI when the reference ran pre-processed after the median
+    for kernel in outer_ring(ZERO_SUM):
+        assert abs(float(kernel.sum())) < 1e-10 and kernel.abs().max().item() == pytest.approx(1.0)
+    median = where_retina_filter(SPEC, 2, 5, 9, 0)  # median subtracted, then max: redo the two last steps
+    mask = _retina_filter(_fourier_grid(128)[2], 128)
+    expected = _invert(torch.fft.fftshift(torch.fft.fft2(median), dim=(-2, -1)) * mask)
+    torch.testing.assert_close(where_retina_filter(ZERO_SUM, 2, 5, 9, 0), expected / expected.abs().max())
+
+
+def test_the_order_of_the_normalisation_steps_matters(monkeypatch):
+    # pre-processing BEFORE the median does not give zero-sum filters (ring-9 sums down to about -190)
+    monkeypatch.setitem(SLIP_NORMALIZE, "preprocess_first", ("preprocess", "median", "max"))
+    sums = [float(kernel.sum()) for kernel in outer_ring(RetinaBankSpec(normalization="preprocess_first"))]
+    assert min(sums) == pytest.approx(-190, abs=5)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        RetinaBankSpec(normalization="slip_2017")
 
 
 @pytest.mark.parametrize(("azimuth", "direction"), [(0, (1.0, 0.0)), (6, (0.0, 1.0)), (12, (-1.0, 0.0))])

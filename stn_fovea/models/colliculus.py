@@ -18,15 +18,16 @@ MAP_FILL = 0.1  # the field around the pasted map (CollFill, WhereShift)
 
 
 class Colliculus(nn.Module):
-    """Weights (cells, pixels) and the saccade offset of every cell.
+    """Weights (cells, pixels) and the saccade offset of every cell: the (rows, cols) offset of its peak
+    from the image centre, unclamped as the reference's (ring 9 reaches about 55 px; the model clamps
+    the fixation, the sum of its saccades, whatwhere.md 9.7).
 
     Args:
         bank: retina filters (orientations, azimuths, rings, phases, size, size), e.g.
             :func:`~stn_fovea.models.where_retina.where_retina_bank`.
-        max_offset_px: saccades are clamped to +- this many pixels (the reference's 50).
     """
 
-    def __init__(self, bank: Tensor, max_offset_px: int = 50) -> None:
+    def __init__(self, bank: Tensor) -> None:
         super().__init__()
         _, azimuths, rings, _, height, width = bank.shape
         energy = (bank.double() ** 2).sum(dim=(0, 3)).reshape(azimuths * rings, height, width)
@@ -34,7 +35,7 @@ class Colliculus(nn.Module):
         self.register_buffer("weights", weights.float(), persistent=False)
         peak = weights.flatten(1).argmax(dim=1)  # the first pixel of a tie, as numpy's argmax
         offsets = torch.stack((peak // width - height // 2, peak % width - width // 2), dim=1)
-        self.register_buffer("cell_offsets", offsets.clamp(-max_offset_px, max_offset_px), persistent=False)
+        self.register_buffer("cell_offsets", offsets, persistent=False)
 
     @property
     def num_cells(self) -> int:

@@ -9,11 +9,18 @@ orientations are angles of the frequency vector measured from the row axis towar
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+NORMALIZE_STEPS = ("preprocess", "mean", "median", "max")
+POLO_NORMALIZE = ("preprocess", "mean", "max")  # POLO's filters (PYramid2 with its SLIP)
+# The What/Where retina (whatwhere.md 9.1.1, 9.7): SLIP master and 20191113 subtract the median and divide
+# by max|.|, no pre-processing, so that the filters do not sum to 0; SLIP 20171205, the release on PyPI
+# when the reference ran, pre-processed after the median: zero-sum filters (the DC term removed).
+SLIP_NORMALIZE = {"slip_20191113": ("median", "max"), "slip_20171205": ("median", "preprocess", "max")}
 
 
 def _fourier_grid(width: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -44,8 +51,7 @@ def log_gabor_filter(
     B_theta: float,
     B_sf: float | None = None,
     phase: float = 0.0,
-    centre: Literal["mean", "median"] = "mean",
-    preprocess: bool = True,
+    normalize: Sequence[str] = POLO_NORMALIZE,
 ) -> Tensor:
     """One normalised log-Gabor filter of shape (width, width), float64 (LogGabor ``loggabor`` ->
     ``invert`` -> SLIP ``normalize``).
@@ -56,11 +62,12 @@ def log_gabor_filter(
             notebooks' ``inf``) leaves the plain 1/f, so that sf_0 has no effect.
         theta, B_theta: orientation and von Mises bandwidth ``exp(cos(angle - theta) / B_theta^2)``.
         phase: 0 gives the even (cosine) filter, pi/2 the odd one.
-        centre, preprocess: SLIP ``normalize``: subtract the mean or the median, after filtering the
-            kernel again with the retina envelope or not. POLO's bank uses mean + preprocess; the
-            What/Where retina, SLIP since 2018, median without preprocessing (whatwhere.md 9.1.1).
+        normalize: SLIP ``normalize``'s steps in the order they run, each one of ``NORMALIZE_STEPS``:
+            "preprocess" filters the kernel again with the retina envelope (which removes its DC term),
+            "mean" / "median" subtract that statistic, "max" divides by the largest absolute value.
+            POLO's bank: :data:`POLO_NORMALIZE`; the What/Where retina: :data:`SLIP_NORMALIZE`.
     Returns:
-        filter with mean (or median) 0 whose largest absolute value is 1.
+        the filter after those steps (with "max" last, its largest absolute value is 1).
     """
     f_x, f_y, radius, angle = _fourier_grid(width)
     band = 1.0 / radius
@@ -74,11 +81,19 @@ def log_gabor_filter(
     envelope = envelope * mask
     envelope = envelope / torch.sqrt((envelope.abs() ** 2).mean()) * math.sqrt(2.0)
     kernel = _invert(envelope * complex(math.cos(phase), -math.sin(phase)))
-    # SLIP normalize(preprocess, center=True, use_max=True)
-    if preprocess:
-        kernel = _invert(torch.fft.fftshift(torch.fft.fft2(kernel), dim=(-2, -1)) * mask)
-    kernel = kernel - (kernel.mean() if centre == "mean" else kernel.flatten().quantile(0.5))  # numpy median
-    return kernel / kernel.abs().max()
+    unknown = sorted(set(normalize) - set(NORMALIZE_STEPS))
+    if unknown:
+        raise ValueError(f"unknown normalisation step(s) {unknown}; the steps are {NORMALIZE_STEPS}")
+    for step in normalize:
+        if step == "preprocess":
+            kernel = _invert(torch.fft.fftshift(torch.fft.fft2(kernel), dim=(-2, -1)) * mask)
+        elif step == "mean":
+            kernel = kernel - kernel.mean()
+        elif step == "median":
+            kernel = kernel - kernel.flatten().quantile(0.5)  # numpy's median (the mean of the two middles)
+        else:
+            kernel = kernel / kernel.abs().max()
+    return kernel
 
 
 def log_polar_bank(

@@ -31,6 +31,9 @@ from stn_fovea.models.where_retina import WhereRetina
 from stn_fovea.models.whitening import Whitening
 
 FOVEA = 28  # the What net's input
+REFERENCE_MAP = "reference"  # model.accuracy_map=reference: the reference's published What map
+# 3_robust-What-training.ipynb cell 24 (whatwhere.md 9.8), recovered from its 3025 printed values
+REFERENCE_MAP_FILE = Path(__file__).with_name("reference_accuracy_map.npy")
 
 
 class WhatWhere(nn.Module):
@@ -52,7 +55,8 @@ class WhatWhere(nn.Module):
         accuracy_map: the What net's 55x55 accuracy by shift (element [27 + i, 27 + j]: a digit moved
             i rows, j columns), from which the Where targets are made; kept in checkpoints.
         saccades: how many saccades by default (1 in the reference's main figure).
-        max_offset_px: the fixation is clamped to +- this (50 in the reference).
+        max_offset_px: the fixation (the sum of the saccades so far) is clamped to +- this (50 in the
+            reference), a saccade's own offset is not (whatwhere.md 9.7).
         freeze_what: keep the What net's weights fixed and it in eval mode (the reference trains the
             Where net alone).
         cache_size: retina codes kept by sample id (:class:`SampleCache`); 0 = encode every time.
@@ -81,7 +85,7 @@ class WhatWhere(nn.Module):
         if saccades < 0:
             raise ValueError(f"saccades must be >= 0, got {saccades}")
         self.what, self.retina, self.whitening = what, retina, whitening
-        self.colliculus = colliculus if colliculus is not None else Colliculus(retina.bank(), max_offset_px)
+        self.colliculus = colliculus if colliculus is not None else Colliculus(retina.bank())
         if not isinstance(where_net, nn.Module):  # a partial: its sizes follow from the retina and the map
             where_net = where_net(in_features=retina.out_features, out_features=self.colliculus.num_cells)
         self.where_net = where_net
@@ -186,8 +190,10 @@ def what_where_module(
     Args:
         net: partial :class:`WhatWhere`, given ``accuracy_map`` here.
         what_ckpt: checkpoint of a What LeNet trained on 28x28 digits (e.g. ``experiment=what28_robust``).
-        accuracy_map: that What's 55x55 shift accuracy map (.npy); None = ``<its run>/eval/shift_map.npy``,
-            which its evaluation writes.
+        accuracy_map: the 55x55 shift accuracy map (.npy) the Where targets are made from; None = the
+            What's own, ``<its run>/eval/shift_map.npy``, which its evaluation writes; "reference" = the
+            reference's published map (whatwhere.md 9.8), which separates the Where pathway's fidelity
+            from the What net's.
         load_pretrained: False when a What/Where checkpoint is rebuilt (its state dict holds both).
         module: the :class:`GlimpseModule` arguments (task, optimiser, ...).
     """
@@ -199,7 +205,10 @@ def what_where_module(
             "e.g. the best checkpoint of `python -m stn_fovea.train experiment=what28_robust`"
         )
     what_state, what_run = read_what_classifier(what_ckpt)
-    map_path = Path(accuracy_map).expanduser() if accuracy_map else what_run / "eval" / "shift_map.npy"
+    if accuracy_map == REFERENCE_MAP:
+        map_path = REFERENCE_MAP_FILE
+    else:
+        map_path = Path(accuracy_map).expanduser() if accuracy_map else what_run / "eval" / "shift_map.npy"
     if not map_path.is_file():
         raise ConfigError(
             f"no What accuracy map at {map_path}: evaluate the What checkpoint (`python -m "

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from stn_fovea.models.retina import log_gabor_filter
+from stn_fovea.models.retina import SLIP_NORMALIZE, log_gabor_filter
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class RetinaBankSpec:
     diagonal (radius 90.51 x ecc px at 128: 2.33 ... 51.35 px), with a preferred frequency
     ``min(sf_0_ratio / 2 / ecc, sf_0_max)``; odd rings are staggered by half an azimuth step; the
     orientation is measured from the azimuth; phase p is p pi / 2.
+
+    ``normalization`` names the SLIP release whose ``normalize`` made the filters (whatwhere.md 9.7):
+    "slip_20171205" (median, pre-processing, max|.|: zero-sum filters, the release on PyPI when the
+    reference ran) or "slip_20191113" (median, max|.|, as SLIP's master: the outer ring's filters sum to
+    up to about 186, so the whitening's +0.5 offsets their coefficients).
     """
 
     size: int = 128
@@ -40,6 +45,14 @@ class RetinaBankSpec:
     sf_0_max: float = 0.45
     B_sf: float = 0.4
     B_theta: float = math.pi / 12
+    normalization: str = "slip_20191113"  # checkpoints from before the option read with this bank
+
+    def __post_init__(self) -> None:
+        if self.normalization not in SLIP_NORMALIZE:
+            raise ValueError(
+                f"normalization must be one of {sorted(SLIP_NORMALIZE)} (the SLIP release whose normalize "
+                f"made the filters), got {self.normalization!r}"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -65,8 +78,7 @@ class RetinaBankSpec:
 def where_retina_filter(
     spec: RetinaBankSpec, orientation: int, azimuth: int, ring: int, phase: int
 ) -> Tensor:
-    """One filter (size, size), float64, with median 0 and max |.| 1 (SLIP's normalisation since 2018:
-    the median, no pre-filtering; whatwhere.md 9.1.1)."""
+    """One filter (size, size), float64, normalised by ``spec.normalization``; its max |.| is 1."""
     radius, psi, centre = spec.radius_px(ring), spec.azimuth(ring, azimuth), spec.size / 2
     return log_gabor_filter(
         spec.size,
@@ -76,8 +88,7 @@ def where_retina_filter(
         spec.B_theta,
         spec.B_sf,
         phase=phase * math.pi / 2,
-        centre="median",
-        preprocess=False,
+        normalize=SLIP_NORMALIZE[spec.normalization],
     )
 
 
