@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export STN_FOVEA_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install train test test-slow lint bench study tensorboard clean
+.PHONY: install train test test-slow lint bench study reproduce tensorboard clean
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ bench: install
 
 study: install   # the whole CPU study (hours; resumable): What, What/Where, STNs, benchmark
 	PY=$(PY) bash scripts/study_cpu.sh
+
+reproduce: install   # every zoo model on the reference grid, then docs/study_benchmark.{png,md,csv}
+	$(PY) -m stn_fovea.zoo reproduce
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -10,7 +10,9 @@ protocols.csv / .md (stn_fovea.evaluation.seed_table: every test protocol's accu
 seeds, with 95 % intervals, beside the published score), and for runs with an eccentricity grid
 benchmark.csv (every grid cell over seeds with its interval, the reference beside it), benchmark.md
 (the means over eccentricities, within 80 columns for plain model names) and benchmark.png (a panel
-per noise and contrast). It prints the two markdown tables.
+per noise and contrast). It prints the two markdown tables. With ``--curves``, each training run under the
+folders whose model has a reference training curve (ATN, POLO-ATN, STN_128) also gets
+training_curve_<run>.csv / .png there: its per-epoch validation curve beside the notebook's.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from stn_fovea.evaluation import benchmark, seed_table
+from stn_fovea.evaluation import benchmark, seed_table, training_curves
 
 RING_RADII = (0, 5, 10, 15, 20)
 
@@ -83,10 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         "prints the markdown tables",
     )
     parser.add_argument(
+        "--curves", action="store_true", help="with --out: training runs' curves beside the reference's"
+    )
+    parser.add_argument(
+        "--name", default="benchmark", help="file name of benchmark.csv/.md/.png under --out (benchmark)"
+    )
+    parser.add_argument(
         "--saccades", type=int, default=1, help="the curve of a model that saccades in benchmark.png (1)"
     )
     args = parser.parse_args(argv)
+    if args.curves:  # training runs' curves, finished or not
+        if not args.out:
+            parser.error("--curves writes its files under --out DIR: give one")
+        write_curves(args.folders, args.out)
     paths = find_metrics(args.folders)
+    if not paths and args.curves:
+        return 0
     if not paths:
         print(f"stn_fovea: error: no metrics.json under {[str(f) for f in args.folders]}", file=sys.stderr)
         return 2
@@ -97,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in (args.out / "runs.csv", args.csv):
             if path:
                 write_rows(rows, columns, path)
-        return write_benchmark(paths, args.out, args.saccades)
+        return write_benchmark(paths, args.out, args.saccades, args.name)
     table = Table(title="stn_fovea runs")
     for column in columns:
         table.add_column(column)
@@ -124,7 +139,18 @@ def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> No
         writer.writerows(rows)
 
 
-def write_benchmark(paths: list[Path], out: Path, saccades: int) -> int:
+def write_curves(folders: list[Path], out: Path) -> None:
+    """Every training run's per-epoch curve beside its reference's (those that have one)."""
+    runs = sorted({config.parent for folder in folders for config in folder.rglob("config_resolved.yaml")})
+    for run in runs:
+        config = OmegaConf.load(run / "config_resolved.yaml")
+        label = f"{config.get('experiment_name') or config.model_name}_seed{config.seed}"
+        written = training_curves.write_comparison(run, str(config.model_name), out, label)
+        if written is not None:
+            print(f"{written.name}, .png: {out}")
+
+
+def write_benchmark(paths: list[Path], out: Path, saccades: int, name: str = "benchmark") -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = seed_table.summarise(score for path in paths for score in seed_table.read_scores(path))
     seed_table.write_csv(rows, out / "protocols.csv")
@@ -133,11 +159,11 @@ def write_benchmark(paths: list[Path], out: Path, saccades: int) -> int:
     written = ["protocols.csv", "protocols.md"]
     points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
     if points:  # runs with an eccentricity grid (128x128): the study's figure
-        benchmark.write_csv(points, out / "benchmark.csv")
+        benchmark.write_csv(points, out / f"{name}.csv")
         table = benchmark.markdown_table(points)
-        (out / "benchmark.md").write_text(table)
-        benchmark.plot_benchmark(points, out / "benchmark.png", saccades)
-        written += ["benchmark.csv", "benchmark.md", "benchmark.png"]
+        (out / f"{name}.md").write_text(table)
+        benchmark.plot_benchmark(points, out / f"{name}.png", saccades)
+        written += [f"{name}.csv", f"{name}.md", f"{name}.png"]
         print(table)
     print(protocols)
     print(f"{', '.join(written)}: {out}")

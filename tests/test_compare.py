@@ -267,3 +267,26 @@ def test_a_score_that_one_seed_lacks_is_not_averaged_over_the_others(tmp_path):
     (row,) = csv.DictReader((out / "protocols.csv").open())
     assert row["seeds"] == "2" and row["accuracy"] == "0.7500"
     assert (row["f1_macro"], row["gaze_error_px"]) == ("", "")
+
+
+def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from stn_fovea.evaluation.reference import TRAINING_CURVES_128
+
+    run = tmp_path / "runs" / "polo"
+    run.mkdir(parents=True)
+    (run / "config_resolved.yaml").write_text("model_name: polo_atn\nexperiment_name: polo_ref\nseed: 2\n")
+    writer = SummaryWriter(str(run / "tensorboard"))
+    # epochs 0 and 1 at steps 600 and 1200; epoch 1 logged twice (an attempt that was resumed): the last
+    for step, epoch, accuracy in ((600, 0, 0.25), (1200, 1, 0.1), (1201, 1, 0.5)):
+        writer.add_scalar("epoch", epoch, step)
+        writer.add_scalar("val_level/acc", accuracy, step)
+    writer.close()
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--curves"]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "training_curve_polo_ref_seed2.csv").open()))
+    assert len(rows) == 110 and (tmp_path / "out" / "training_curve_polo_ref_seed2.png").is_file()
+    first = TRAINING_CURVES_128["polo_atn"][0]  # the notebook's epoch 1: .1871
+    assert rows[0] == {"epoch": "1", "ours": "0.2500", "reference": f"{first:.4f}",
+                       "difference": f"{0.25 - first:+.4f}"}  # fmt: skip
+    assert rows[1]["ours"] == "0.5000" and rows[2]["ours"] == rows[2]["difference"] == ""

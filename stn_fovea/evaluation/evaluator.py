@@ -199,8 +199,11 @@ def evaluate_model(
     training contrast are written too: ``compare`` groups runs by them. ``tensorboard``, the training
     run's writer, also receives the evaluators' figures (at ``global_step``). ``channels_last`` computes
     the model's convolutions in NHWC memory format (over 2x faster on a CPU for the 128x128 localisation
-    nets; the numbers agree to float rounding)."""
+    nets; the numbers agree to float rounding). The random numbers a model draws while it reads (What/
+    Where's dropout at evaluation) are seeded with the data seed: the same weights measure the same
+    numbers at the end of training and in ``stn_fovea.evaluate``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(datamodule.seed)
     module.eval()
     if channels_last:
         module.to(memory_format=torch.channels_last)

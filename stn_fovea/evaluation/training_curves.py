@@ -1,0 +1,67 @@
+"""A run's per-epoch validation curve beside the reference notebook's printed one (whatwhere.md 5.3).
+
+Under ``conf/protocol/reference.yaml`` a run scores the test digits at its current curriculum stage
+after every epoch (``val_level/acc``), the measure the reference printed after each of its 110 epochs
+(``reference.TRAINING_CURVES_128``). The two are not the same images (our draws, not the reference's
+Python 3.7 hashes), so a curve within a few points of the other, stage by stage, is the expectation.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+from stn_fovea.evaluation.reference import TRAINING_CURVES_128  # noqa: E402
+
+STAGE_METRIC = "val_level/acc"  # the test digits at the current stage (the reference's printout)
+
+
+def epoch_curve(run_dir: Path, tag: str = STAGE_METRIC) -> dict[int, float]:
+    """``tag`` per epoch (0-based) from a run's TensorBoard events, every attempt of a resumed run
+    included (a value logged twice for one epoch, by an attempt that did not finish, keeps the last)."""
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    if tag not in tags or "epoch" not in tags:
+        return {}
+    epoch_at = {event.step: int(event.value) for event in events.Scalars("epoch")}
+    return {epoch_at[e.step]: float(e.value) for e in events.Scalars(tag) if e.step in epoch_at}
+
+
+def write_comparison(run_dir: Path, model: str, out: Path, label: str) -> Path | None:
+    """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's, epoch by epoch
+    (epochs numbered from 1 as the notebooks print them); None when the model has no reference curve
+    or the run logged none."""
+    reference = TRAINING_CURVES_128.get(model)
+    ours = epoch_curve(run_dir)
+    if reference is None or not ours:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"training_curve_{label}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "ours", "reference", "difference"])
+        for epoch, published in enumerate(reference, start=1):
+            value = ours.get(epoch - 1)
+            row = [epoch, "" if value is None else f"{value:.4f}", f"{published:.4f}"]
+            writer.writerow(row + ["" if value is None else f"{value - published:+.4f}"])
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    axis.plot(range(1, len(reference) + 1), reference, "--", color="grey", label=f"{model}, reference")
+    epochs = sorted(ours)
+    axis.plot([e + 1 for e in epochs], [ours[e] for e in epochs], color="C0", label=label)
+    for stage_end in range(10, len(reference), 10):
+        axis.axvline(stage_end + 0.5, color="0.9", zorder=0)
+    axis.set_xlabel("epoch (a curriculum stage every 10)")
+    axis.set_ylabel("test accuracy at the stage")
+    axis.set_ylim(0, 1)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path.with_suffix(".png"), dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,196 @@
+"""The model zoo: trained nets shipped in the repository (``zoo/``), as the reference repositories ship
+theirs, each with how it was made and what it measures (``zoo/manifest.yaml``).
+
+    python -m stn_fovea.zoo add NAME <run>/checkpoints/last.ckpt --command "python -m stn_fovea.train ..."
+    python -m stn_fovea.zoo verify      # every file there, with its hash
+    python -m stn_fovea.zoo reproduce   # evaluate every entry, then the study's benchmark (make reproduce)
+
+A zoo file is a checkpoint with the weights only (no optimiser state): ``python -m stn_fovea.evaluate
+ckpt_path=zoo/<file>`` reads it like any checkpoint. The manifest's ``grid`` is what that evaluation
+measured on the file (the mean over the 9 eccentricities per contrast; per number of saccades for
+What/Where); the evaluation is seeded, so ``reproduce`` gives the same numbers again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from stn_fovea.callbacks.run_config import CHECKPOINT_KEY
+from stn_fovea.checkpoint import read_checkpoint, run_config, weights_of
+
+ZOO = Path("zoo")
+MANIFEST = "manifest.yaml"
+KEPT = (CHECKPOINT_KEY, "state_dict", "epoch", "global_step")  # what a zoo file keeps of a checkpoint
+# float16 storage for tensors this large (What/Where's Where net: 4.1 M parameters, 16.5 MB in float32),
+# so that every seed fits; the manifest's numbers are measured on the stored weights
+HALF_ABOVE = 100_000
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_only(checkpoint: Mapping[str, Any], weights: str, half: bool = False) -> dict[str, Any]:
+    """The parts of a checkpoint that rebuild and load its model, marked with which weights they are
+    ("final" or "best val"); ``half`` stores floating tensors of more than ``HALF_ABOVE`` elements in
+    float16 (loading casts them back to the model's float32)."""
+    kept = {key: checkpoint[key] for key in KEPT if key in checkpoint}
+    if half:
+        kept["state_dict"] = {
+            key: value.half() if value.is_floating_point() and value.numel() > HALF_ABOVE else value
+            for key, value in checkpoint["state_dict"].items()
+        }
+    return {**kept, "weights": weights}
+
+
+def read_manifest(zoo: Path = ZOO) -> list[dict[str, Any]]:
+    path = zoo / MANIFEST
+    if not path.is_file():
+        return []
+    return list((yaml.safe_load(path.read_text()) or {}).get("models") or [])
+
+
+def write_manifest(entries: Sequence[Mapping[str, Any]], zoo: Path = ZOO) -> None:
+    header = "# The shipped nets: python -m stn_fovea.zoo verify | reproduce (stn_fovea/zoo.py)\n"
+    body = yaml.safe_dump({"models": [dict(e) for e in entries]}, sort_keys=False, width=110)
+    (zoo / MANIFEST).write_text(header + body)
+
+
+def measured(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What an evaluation's metrics.json says of a model in a few numbers: ``grid``, the mean over the
+    eccentricities per contrast (per number of saccades for a model that saccades), with the digits
+    per cell; for a 28x28 model, its protocols' accuracies."""
+    grid = metrics.get("grid")
+    if grid is None:
+        return {"protocols": {name: round(float(v), 4) for name, v in metrics.get("accuracy", {}).items()}}
+
+    def means(one: Mapping[str, Any]) -> dict[float, float]:
+        return {float(c): round(float(m), 4) for c, m in one["mean_over_eccentricities"].items()}
+
+    if "saccades" in grid:
+        per_count = grid["saccades"]
+        digits = next(iter(per_count.values()))["digits_per_cell"]
+        return {"grid": {int(k): means(g) for k, g in per_count.items()}, "digits_per_cell": digits}
+    return {"grid": means(grid), "digits_per_cell": grid["digits_per_cell"]}
+
+
+def evaluate_file(path: Path, out: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """``python -m stn_fovea.evaluate ckpt_path=<path>`` into ``out``; its metrics.json."""
+    command = [sys.executable, "-m", "stn_fovea.evaluate", f"ckpt_path={path}", f"hydra.run.dir={out}"]
+    subprocess.run([*command, *overrides], check=True)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def current_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def add(
+    name: str,
+    checkpoint_path: Path,
+    command: str,
+    machine: str,
+    threads: int,
+    half: bool = False,
+    zoo: Path = ZOO,
+    evaluations: Path = Path("outputs/zoo"),
+) -> dict[str, Any]:
+    """Ship a checkpoint as ``zoo/<name>.ckpt`` (weights only), evaluate the shipped file and enter it in
+    the manifest (replacing an entry of the same name)."""
+    checkpoint = read_checkpoint(checkpoint_path)
+    weights = weights_of(str(checkpoint_path), checkpoint.get("weights"))
+    if weights is None:
+        raise ValueError(f"{checkpoint_path}: neither last.ckpt nor a best-*.ckpt; which weights is it?")
+    zoo.mkdir(parents=True, exist_ok=True)
+    shipped = zoo / f"{name}.ckpt"
+    torch.save(weights_only(checkpoint, weights, half), shipped)
+    run = run_config(checkpoint)
+    run_metrics = checkpoint_path.parent.parent / "eval" / "metrics.json"
+    trained = json.loads(run_metrics.read_text()) if run_metrics.is_file() else {}
+    entry: dict[str, Any] = {
+        "name": name,
+        "file": shipped.name,
+        "sha256": sha256(shipped),
+        "weights": weights,
+        "stored": "float16 above 100,000 elements" if half else "float32",
+        "command": command,
+        "commit": current_commit(),
+        "seed": int(run.seed),
+        "data_seed": int(run.data.seed),
+        "noise": float(run.data.get("noise", 0.0)),
+        "epochs": int(checkpoint.get("epoch", -1)) + 1,
+        "machine": machine,
+        "threads": threads,
+        "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,
+    }
+    entry.update(measured(evaluate_file(shipped, evaluations / name)))
+    entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
+    write_manifest(entries, zoo)
+    return entry
+
+
+def verify(zoo: Path = ZOO) -> list[str]:
+    """Problems with the shipped files: missing, or not the bytes the manifest hashed."""
+    problems = []
+    for entry in read_manifest(zoo):
+        path = zoo / entry["file"]
+        if not path.is_file():
+            problems.append(f"{entry['name']}: {path} is missing")
+        elif sha256(path) != entry["sha256"]:
+            problems.append(f"{entry['name']}: {path} does not match its sha256")
+    return problems
+
+
+def reproduce(zoo: Path, out: Path, docs: Path) -> int:
+    """Evaluate every entry into ``out/<name>`` and compare them all into ``docs/study_benchmark.*``."""
+    from stn_fovea.compare import main as compare
+
+    for entry in read_manifest(zoo):
+        evaluate_file(zoo / entry["file"], out / entry["name"])
+    return compare([str(out), "--out", str(docs), "--name", "study_benchmark"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stn_fovea.zoo", description=__doc__.splitlines()[0])
+    parser.add_argument("--zoo", type=Path, default=ZOO)
+    commands = parser.add_subparsers(dest="action", required=True)
+    adding = commands.add_parser("add", help="ship a run's checkpoint and enter it in the manifest")
+    adding.add_argument("name")
+    adding.add_argument("checkpoint", type=Path, help="<run>/checkpoints/last.ckpt (or a best-*.ckpt)")
+    adding.add_argument("--command", required=True, help="the command that trained it")
+    adding.add_argument("--machine", default="the project's CPU machine: 2 cores, 24 GiB, no GPU")
+    adding.add_argument("--threads", type=int, default=1)
+    adding.add_argument("--half", action="store_true", help="float16 storage of the large tensors")
+    commands.add_parser("verify", help="check every shipped file against its hash")
+    again = commands.add_parser("reproduce", help="evaluate every entry, then the study's benchmark")
+    again.add_argument("--out", type=Path, default=Path("outputs/reproduce"))
+    again.add_argument("--docs", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    if args.action == "add":
+        entry = add(args.name, args.checkpoint, args.command, args.machine, args.threads, args.half, args.zoo)
+        print(yaml.safe_dump(entry, sort_keys=False))
+        return 0
+    if args.action == "verify":
+        problems = verify(args.zoo)
+        print("\n".join(problems) or f"{len(read_manifest(args.zoo))} zoo files match their hashes")
+        return 1 if problems else 0
+    return reproduce(args.zoo, args.out, args.docs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The model zoo: shipping a run (weights only, float16 where asked, the manifest entry), the hashes, and
+every shipped net against what its manifest entry says it measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from conftest import ROOT, TINY_RUN_128, compose_config
+from stn_fovea.checkpoint import load_module, read_checkpoint
+from stn_fovea.evaluate import evaluate
+from stn_fovea.evaluation.benchmark import wilson
+from stn_fovea.train import train
+from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, verify
+
+SHIPPED = read_manifest(ROOT / "zoo")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """One epoch of POLO-ATN on the 128x128 data, scored as the reference scores: its last.ckpt."""
+    root = tmp_path_factory.mktemp("zoo_run")
+    cfg = compose_config(
+        root, *TINY_RUN_128, "model=polo_atn", "trainer.max_epochs=1", "score=final", "data.train_size=200"
+    )
+    train(cfg)
+    GlobalHydra.instance().clear()
+    return root / "run" / "checkpoints" / "last.ckpt"
+
+
+def test_a_shipped_run_keeps_only_its_weights_and_its_entry_says_what_it_measures(tiny_run, tmp_path):
+    zoo = tmp_path / "zoo"
+    entry = add("tiny", tiny_run, "python -m stn_fovea.train ...", "here", 1, True, zoo, tmp_path / "eval")
+    shipped = torch.load(zoo / "tiny.ckpt", weights_only=False)
+    assert set(shipped) == {"stn_fovea", "state_dict", "epoch", "global_step", "weights"}
+    assert shipped["weights"] == entry["weights"] == "final" and entry["epochs"] == 1
+    original = read_checkpoint(tiny_run)["state_dict"]
+    for key, value in shipped["state_dict"].items():
+        large = value.is_floating_point() and value.numel() > HALF_ABOVE
+        assert value.dtype == (torch.float16 if large else original[key].dtype), key
+    assert any(v.dtype == torch.float16 for v in shipped["state_dict"].values())  # the LeNet's fc1
+    module = load_module(read_checkpoint(zoo / "tiny.ckpt"))  # float16 loads into the float32 model
+    for key, value in module.state_dict().items():
+        if key in original:
+            large = original[key].is_floating_point() and original[key].numel() > HALF_ABOVE
+            expected = original[key].half() if large else original[key]
+            torch.testing.assert_close(value, expected.to(value.dtype), rtol=0, atol=0)
+    evaluated = json.loads((tmp_path / "eval" / "tiny" / "metrics.json").read_text())
+    means = evaluated["grid"]["mean_over_eccentricities"]
+    assert entry["grid"] == {float(c): round(m, 4) for c, m in means.items()}
+    assert (entry["seed"], entry["data_seed"], entry["noise"]) == (1234, 0, 0.75)
+    assert read_manifest(zoo) == [entry] and verify(zoo) == []
+    with (zoo / "tiny.ckpt").open("ab") as handle:
+        handle.write(b"\0")
+    assert verify(zoo) == [f"tiny: {zoo / 'tiny.ckpt'} does not match its sha256"]
+
+
+def test_the_repository_ships_a_zoo():
+    assert SHIPPED, "zoo/manifest.yaml lists no model"
+    assert sum((ROOT / "zoo" / e["file"]).stat().st_size for e in SHIPPED) < 150e6
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
+def test_every_shipped_model_matches_its_hash_and_measures_its_recorded_mean(entry, tmp_path):
+    """On a small seeded grid (100 digits per cell) or 2,000 test digits, the accuracy lies within its
+    95 % Wilson interval of the mean the manifest recorded on the full protocol."""
+    assert not [problem for problem in verify(ROOT / "zoo") if problem.startswith(f"{entry['name']}:")]
+    overrides = [f"ckpt_path={ROOT / 'zoo' / entry['file']}", "evaluators.glimpses=null"]
+    if "grid" in entry:
+        overrides += ["evaluators.protocols=null", "evaluators.eccentricity_grid.digits_per_cell=100"]
+        saccades = 1 if isinstance(next(iter(entry["grid"])), int) else None
+        if saccades is not None:  # What/Where: the paper's main figure, 1 saccade
+            overrides.append(f"evaluators.eccentricity_grid.saccades=[{saccades}]")
+    else:
+        overrides += ["evaluators.shift_map=null", "test_size=2000"]
+    metrics = evaluate(compose_config(tmp_path, *overrides, config_name="evaluate"))
+    if "grid" in entry:
+        grid = metrics["grid"]["saccades"]["1"] if saccades is not None else metrics["grid"]
+        recorded = entry["grid"][1] if saccades is not None else entry["grid"]
+        measured = {float(c): m for c, m in grid["mean_over_eccentricities"].items()}
+        trials = 100 * len(grid["eccentricities_px"])
+    else:
+        recorded, measured, trials = entry["protocols"], metrics["accuracy"], 2000
+    for key, mean in recorded.items():
+        low, high = wilson(measured[key] * trials, trials)
+        assert low <= mean <= high, (key, measured[key], mean)
