@@ -29,6 +29,7 @@ from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.compare import main as run_compare
 from stn_fovea.evaluate import evaluate
 from stn_fovea.train import train
+from stn_fovea.zoo import main as run_zoo
 
 COMMANDS = readme_commands(ROOT / "README.md")
 TINY_TRAIN = [
@@ -195,5 +196,14 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         assert "--csv" not in args or (tmp_path / args[args.index("--csv") + 1]).is_file()
         out = tmp_path / args[args.index("--out") + 1] if "--out" in args else None
         assert out is None or ((out / "protocols.md").is_file() and (out / "benchmark.png").is_file())
+    elif entry == "zoo" and args[0] == "add":  # the 128 fixture run shipped into a zoo of the test's own
+        # add <name> <run dir>/checkpoints/last.ckpt --command "..."
+        last = str(checkpoints["128"] / "checkpoints" / "last.ckpt")
+        placed = {1: "tiny", 2: last}
+        args = [placed.get(i, a) if "placeholder" in a else a for i, a in enumerate(args)]
+        assert run_zoo(["--zoo", str(tmp_path / "zoo"), *args]) == 0
+        assert run_zoo(["--zoo", str(tmp_path / "zoo"), "verify"]) == 0
+    elif entry == "zoo":  # verify: the repository's own zoo
+        assert run_zoo(args) == 0
     else:
         pytest.fail(f"the README shows an entry point that this test does not know: {entry}")
