@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.curves:  # training runs' curves, finished or not
         if not args.out:
             parser.error("--curves writes its files under --out DIR: give one")
-        write_curves(args.folders, args.out)
+        curves = write_curves(args.folders, args.out)
     paths = find_metrics(args.folders)
-    if not paths and args.curves:
+    if not paths and args.curves and curves:  # training runs not yet evaluated
         return 0
     if not paths:
         print(f"stn_fovea: error: no metrics.json under {[str(f) for f in args.folders]}", file=sys.stderr)
@@ -139,15 +139,18 @@ def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> No
         writer.writerows(rows)
 
 
-def write_curves(folders: list[Path], out: Path) -> None:
-    """Every training run's per-epoch curve beside its reference's (those that have one)."""
+def write_curves(folders: list[Path], out: Path) -> int:
+    """Every training run's per-epoch curve beside its reference's (those that have one); how many."""
     runs = sorted({config.parent for folder in folders for config in folder.rglob("config_resolved.yaml")})
+    count = 0
     for run in runs:
         config = OmegaConf.load(run / "config_resolved.yaml")
         label = f"{config.get('experiment_name') or config.model_name}_seed{config.seed}"
         written = training_curves.write_comparison(run, str(config.model_name), out, label)
         if written is not None:
             print(f"{written.name}, .png: {out}")
+            count += 1
+    return count
 
 
 def write_benchmark(paths: list[Path], out: Path, saccades: int, name: str = "benchmark") -> int:

@@ -109,9 +109,11 @@ def add(
     half: bool = False,
     zoo: Path = ZOO,
     evaluations: Path = Path("outputs/zoo"),
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """Ship a checkpoint as ``zoo/<name>.ckpt`` (weights only), evaluate the shipped file and enter it in
-    the manifest (replacing an entry of the same name)."""
+    the manifest (replacing an entry of the same name). ``commit``: the code that trained it (None =
+    the repository's HEAD now)."""
     checkpoint = read_checkpoint(checkpoint_path)
     weights = weights_of(str(checkpoint_path), checkpoint.get("weights"))
     if weights is None:
@@ -129,11 +131,12 @@ def add(
         "weights": weights,
         "stored": "float16 above 100,000 elements" if half else "float32",
         "command": command,
-        "commit": current_commit(),
+        "commit": commit or current_commit(),
         "seed": int(run.seed),
         "data_seed": int(run.data.seed),
         "noise": float(run.data.get("noise", 0.0)),
-        "epochs": int(checkpoint.get("epoch", -1)) + 1,
+        "epochs": int(checkpoint.get("epoch", -1)) + 1,  # those the shipped weights trained for
+        "schedule_epochs": trained.get("train_epochs"),
         "machine": machine,
         "threads": threads,
         "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,
@@ -176,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     adding.add_argument("--machine", default="the project's CPU machine: 2 cores, 24 GiB, no GPU")
     adding.add_argument("--threads", type=int, default=1)
     adding.add_argument("--half", action="store_true", help="float16 storage of the large tensors")
+    adding.add_argument("--commit", help="the commit that trained it (default: HEAD)")
     commands.add_parser("verify", help="check every shipped file against its hash")
     again = commands.add_parser("reproduce", help="evaluate every entry, then the study's benchmark")
     again.add_argument("--out", type=Path, default=Path("outputs/reproduce"))
     again.add_argument("--docs", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     if args.action == "add":
-        entry = add(args.name, args.checkpoint, args.command, args.machine, args.threads, args.half, args.zoo)
+        entry = add(
+            args.name, args.checkpoint, args.command, args.machine, args.threads, args.half, args.zoo,
+            commit=args.commit,
+        )  # fmt: skip
         print(yaml.safe_dump(entry, sort_keys=False))
         return 0
     if args.action == "verify":

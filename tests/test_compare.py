@@ -38,6 +38,7 @@ def test_compare_tabulates_every_run_found(tmp_path, capsys):
 def test_compare_without_metrics_is_a_clear_error(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+    assert main([str(tmp_path), "--out", str(tmp_path / "out"), "--curves"]) == 2  # nor a training run
 
 
 def write_grid_run(folder, model, seed, noise, train_contrast, cells, train_noise=None, **extra):
