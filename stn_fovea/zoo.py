@@ -110,10 +110,13 @@ def add(
     zoo: Path = ZOO,
     evaluations: Path = Path("outputs/zoo"),
     commit: str | None = None,
+    measured_by: Path | None = None,
 ) -> dict[str, Any]:
     """Ship a checkpoint as ``zoo/<name>.ckpt`` (weights only), evaluate the shipped file and enter it in
     the manifest (replacing an entry of the same name). ``commit``: the code that trained it (None =
-    the repository's HEAD now)."""
+    the repository's HEAD now). ``measured_by``: the metrics.json of an evaluation of this very
+    checkpoint (the run's own, ``<run>/eval/metrics.json``) to take instead of evaluating again; only
+    for weights shipped as they are (not ``half``)."""
     checkpoint = read_checkpoint(checkpoint_path)
     weights = weights_of(str(checkpoint_path), checkpoint.get("weights"))
     if weights is None:
@@ -141,7 +144,13 @@ def add(
         "threads": threads,
         "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,
     }
-    entry.update(measured(evaluate_file(shipped, evaluations / name)))
+    if measured_by is None:
+        entry.update(measured(evaluate_file(shipped, evaluations / name)))
+    else:
+        metrics = json.loads(measured_by.read_text())
+        if half or Path(str(metrics.get("checkpoint"))).resolve() != checkpoint_path.resolve():
+            raise ValueError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
+        entry.update(measured(metrics))
     entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
     write_manifest(entries, zoo)
     return entry
@@ -180,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     adding.add_argument("--threads", type=int, default=1)
     adding.add_argument("--half", action="store_true", help="float16 storage of the large tensors")
     adding.add_argument("--commit", help="the commit that trained it (default: HEAD)")
+    adding.add_argument(
+        "--measured-by", type=Path, help="metrics.json of an evaluation of this checkpoint (not with --half)"
+    )
     commands.add_parser("verify", help="check every shipped file against its hash")
     again = commands.add_parser("reproduce", help="evaluate every entry, then the study's benchmark")
     again.add_argument("--out", type=Path, default=Path("outputs/reproduce"))
@@ -188,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "add":
         entry = add(
             args.name, args.checkpoint, args.command, args.machine, args.threads, args.half, args.zoo,
-            commit=args.commit,
+            commit=args.commit, measured_by=args.measured_by,
         )  # fmt: skip
         print(yaml.safe_dump(entry, sort_keys=False))
         return 0

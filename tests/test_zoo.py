@@ -59,6 +59,18 @@ def test_a_shipped_run_keeps_only_its_weights_and_its_entry_says_what_it_measure
     assert verify(zoo) == [f"tiny: {zoo / 'tiny.ckpt'} does not match its sha256"]
 
 
+def test_a_run_own_evaluation_of_the_shipped_weights_serves_and_another_is_refused(tiny_run, tmp_path):
+    run_eval = tiny_run.parents[1] / "eval" / "metrics.json"  # the run measured its last.ckpt (score=final)
+    entry = add("tiny", tiny_run, "...", "here", 1, zoo=tmp_path, measured_by=run_eval)
+    means = json.loads(run_eval.read_text())["grid"]["mean_over_eccentricities"]
+    assert entry["grid"] == {float(c): round(m, 4) for c, m in means.items()}
+    with pytest.raises(ValueError, match="evaluate it again"):  # float16 weights are not those measured
+        add("tiny", tiny_run, "...", "here", 1, half=True, zoo=tmp_path, measured_by=run_eval)
+    best = next(tiny_run.parent.glob("best-*.ckpt"))
+    with pytest.raises(ValueError, match="evaluate it again"):
+        add("tiny", best, "...", "here", 1, zoo=tmp_path, measured_by=run_eval)
+
+
 def test_the_repository_ships_a_zoo():
     assert SHIPPED, "zoo/manifest.yaml lists no model"
     assert sum((ROOT / "zoo" / e["file"]).stat().st_size for e in SHIPPED) < 150e6
