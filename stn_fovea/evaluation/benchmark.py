@@ -25,14 +25,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from stn_fovea.checkpoint import weights_of  # noqa: E402
 from stn_fovea.evaluation.reference import grid_reference, published_cell  # noqa: E402
 
-# two-sided 95 % quantiles of Student's t by degrees of freedom (1 .. 30); 1.96 beyond
-T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]  # fmt: skip
 PER_CONTRAST_MODELS = ("what_where",)  # one net per contrast: each contrast's cells come from its own net
 COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
            "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
@@ -84,25 +81,19 @@ class Point:
     values: tuple[float, ...] = ()  # each run's accuracy, in the order of ``runs``
 
 
-def t_quantile(degrees: int) -> float:
-    return T_975[degrees - 1] if degrees <= len(T_975) else 1.96
-
-
-def wilson(successes: float, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion."""
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(successes: float, trials: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion, ``successes`` (a count, rounded) of ``trials``."""
+    interval = stats.binomtest(round(successes), trials).proportion_ci(0.95, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
     """Mean and 95 % t interval over seeds (needs at least 2 values)."""
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    mean = sum(values) / len(values)
+    if max(values) == min(values):  # no spread: scipy's interval would be NaN wide
+        return mean, mean, mean
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high)
 
 
 def read_cells(metrics_path: Path) -> list[Cell]:
