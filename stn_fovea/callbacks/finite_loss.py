@@ -19,7 +19,7 @@ class StopOnNonFiniteLoss(Callback):
     """Raise :class:`DivergedError` within ``check_every_n_steps`` steps of a non-finite training loss.
 
     The flag is kept on the training device and read every n steps, so that a GPU run does not wait on
-    every step. The raised error stops the run; Lightning's ``OnExceptionCheckpoint`` saves a checkpoint,
+    every step. The raised error stops the run; the ``ExceptionCheckpoint`` callback saves a checkpoint,
     and in a sweep only this job fails.
     """
 
