@@ -16,6 +16,7 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config, weights_of
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
+from stn_fovea.notices import silence_notices
 from stn_fovea.train import command_line_overrides, run_info
 
 
@@ -128,6 +129,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
+    silence_notices()
     with user_errors_exit():
         evaluate(cfg)
 

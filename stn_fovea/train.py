@@ -33,6 +33,7 @@ from stn_fovea.hparams_tab import (
     log_final_metrics,
 )
 from stn_fovea.models.module import GlimpseModule
+from stn_fovea.notices import silence_notices
 from stn_fovea.resolvers import register as register_resolvers
 from stn_fovea.sweep import FAILURE_FILE, in_multirun, one_line, record_failure
 
@@ -170,6 +171,7 @@ def build_model(cfg: DictConfig, datamodule: NoisyMNIST) -> GlimpseModule:
             "built for this image size, or data whose images it reads (e.g. data=mnist28 for 28x28 models)."
         ) from error
     module.train()
+    module.example_input_array = torch.zeros(1, 1, size, size)  # the model summary counts its FLOPs
     return module
 
 
@@ -349,6 +351,7 @@ def run_job(cfg: DictConfig) -> float | None:
 def main(cfg: DictConfig) -> float | None:
     tune_glibc_malloc()  # large per-batch tensors: avoid mmap/munmap churn
     torch.set_float32_matmul_precision("high")
+    silence_notices()
     return run_job(cfg)
 
 

@@ -346,5 +346,6 @@ class NoisyMNIST(L.LightningDataModule):
         images = rows[:, : size * size].view(len(rows), 1, size, size)
         return images, rows[:, -3:-1].round().to(torch.int64), rows[:, -1]
 
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        return self.render(batch)
+    def on_after_batch_transfer(self, batch: dict[str, Any] | Tensor, dataloader_idx: int) -> Any:
+        # a tensor is already images: the model's example input (the model summary counts FLOPs on it)
+        return batch if isinstance(batch, Tensor) else self.render(batch)

@@ -70,7 +70,9 @@ class GlimpseModule(L.LightningModule):
     def _metrics(self, source: str) -> MetricCollection:
         key = self._metric_key(source)
         if key not in self.metrics:
-            self.metrics[key] = self.task.new_metrics().to(self.device)
+            # in train mode, whatever the mode now: a set first made during validation would otherwise
+            # stay in eval mode into training (Lightning restores only the modes it saw before)
+            self.metrics[key] = self.task.new_metrics().to(self.device).train()
         return self.metrics[key]
 
     def _step(self, batch: dict[str, Any]) -> Tensor:
