@@ -31,7 +31,9 @@ def test_a_short_run_of_every_128_model_writes_its_outputs(compose_train, model)
     assert {"test/general/acc", "test/c07/acc", "test/c03/acc"} <= set(metrics["test"])
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
-    assert {"glimpses", "glimpse_boxes"} <= set(events.Tags()["images"])
+    assert {"glimpses", "glimpse_boxes", "eval/confusion_matrix", "eval/eccentricity_grid"} <= set(
+        events.Tags()["images"]
+    )
     assert {"pose/scale", "pose/tx", "pose/ty", "theta/a11"} <= set(events.Tags()["histograms"])
     assert {"curriculum/eccentricity_std_px", "curriculum/contrast", "curriculum/stage"} <= set(
         events.Tags()["scalars"]

@@ -190,7 +190,7 @@ def test_train_what_where_trains_the_where_net_and_measures_each_number_of_sacca
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     assert {"train/loss_epoch", "val/acc", "test/c07/acc"} <= set(events.Tags()["scalars"])
-    assert {"glimpse_boxes", "where_maps"} <= set(events.Tags()["images"])
+    assert {"glimpse_boxes", "where_maps", "eval/eccentricity_grid"} <= set(events.Tags()["images"])
     # Adam stepped the Where net's parameters (two Linear layers: 4 tensors), and only those, each batch
     state = read_checkpoint(run / "checkpoints" / "last.ckpt")["optimizer_states"][0]["state"]
     where_shapes = sorted(tuple(v.shape) for k, v in weights.items() if k.startswith("net.where_net."))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
 from rich.progress import Progress
 from torch import Tensor
 
@@ -202,6 +204,14 @@ GRID_COLUMNS = [
 ]
 
 
+def publish(figure: Figure, context: EvaluationContext) -> None:
+    """grid.png, and the training run's TensorBoard (Images, beside the confusion matrix) when there."""
+    figure.savefig(context.out_dir / "grid.png", dpi=120)
+    if context.tensorboard is not None:
+        context.tensorboard.add_figure("eval/eccentricity_grid", figure, context.global_step)
+    plt.close(figure)
+
+
 class EccentricityGrid:
     """Writes grid.csv (with the reference study's cell where it exists) and grid.png.
 
@@ -301,30 +311,29 @@ class EccentricityGrid:
                                 csv_number(result.gaze_toward[row, col], "{:.3f}"),
                             ]
                         )
-        path = context.out_dir / "grid.png"
         if self.saccades is None:
             result = results[None]
-            plot_eccentricity_curves(
+            figure = plot_eccentricity_curves(
                 result.accuracy,
                 self.eccentricities_px,
                 self.contrasts,
-                path,
                 name,
                 grid_reference(name, noise=noise),
                 GRID_ECCENTRICITIES_128,
                 gaze_toward=None if torch.isnan(result.gaze_toward).all() else result.gaze_toward,
             )
+            publish(figure, context)
             means = ECCENTRICITY_GRID_MEANS_128.get(name, {}) if grid_reference(name, noise=noise) else {}
             return {"grid": self.summary(result, name, per_cell, means)}
-        plot_saccade_curves(
+        figure = plot_saccade_curves(
             {k: results[k].accuracy for k in self.saccades},
             self.eccentricities_px,
             self.contrasts,
-            path,
             name,
             {k: grid_reference(name, k, noise) for k in self.saccades},
             GRID_ECCENTRICITIES_128,
         )
+        publish(figure, context)
         summaries = {}
         for k in self.saccades:
             reference = grid_reference(name, k, noise) or {}

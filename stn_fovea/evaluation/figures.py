@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 from torch import Tensor  # noqa: E402
 
@@ -73,12 +74,11 @@ def plot_eccentricity_curves(
     accuracy: Tensor,
     eccentricities_px: Sequence[float],
     contrasts: Sequence[float],
-    path: Path,
     label: str,
     reference: Mapping[float, Sequence[float]] | None = None,
     reference_eccentricities_px: Sequence[float] | None = None,
     gaze_toward: Tensor | None = None,
-) -> None:
+) -> Figure:
     """Accuracy versus eccentricity, one colour per contrast: ours solid, the reference dashed; beside
     it, when ``gaze_toward`` (same shape as ``accuracy``) is given, how far the glimpse went towards the
     digit (0 = it stayed at the centre, 1 = on the digit)."""
@@ -122,19 +122,17 @@ def plot_eccentricity_curves(
         gaze_ax.set_ylim(-0.2, 1.3)
         gaze_ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def plot_saccade_curves(
     accuracy: Mapping[int, Tensor],
     eccentricities_px: Sequence[float],
     contrasts: Sequence[float],
-    path: Path,
     label: str,
     reference: Mapping[int, Mapping[float, Sequence[float]] | None],
     reference_eccentricities_px: Sequence[float],
-) -> None:
+) -> Figure:
     """Accuracy versus eccentricity after k saccades (``accuracy[k]``: (contrasts, eccentricities)), one
     panel per contrast and one colour per k: ours solid, the reference dashed in the same colour."""
     fig, axes = plt.subplots(1, len(contrasts), figsize=(5.0 * len(contrasts), 4.0), squeeze=False)
@@ -163,8 +161,7 @@ def plot_saccade_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def plot_glimpse_boxes(images: Tensor, glimpses: Tensor, corners: Tensor, path: Path, title: str) -> None:
