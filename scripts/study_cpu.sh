@@ -37,7 +37,7 @@ train() {  # train DIR ARGS...: one run, unless DIR/eval/metrics.json exists; re
   "$PY" -m stn_fovea.train "$@" "${TRAIN_ARGS[@]}" "${resume[@]}" hydra.run.dir="$dir"
 }
 
-evaluate_into() {  # evaluate_into DIR OUT ARGS...: the run's best checkpoint evaluated into DIR/OUT
+evaluate_into() {  # evaluate_into DIR OUT ARGS...: the checkpoint the run measured, evaluated into DIR/OUT
   local dir=$1 out=$2; shift 2
   if [[ -f $dir/$out/metrics.json ]]; then echo "done: $dir/$out"; return; fi
   "$PY" -m stn_fovea.evaluate ckpt_path="$(best "$dir")" "$@" "${EVAL_ARGS[@]}" hydra.run.dir="$dir/$out"
@@ -47,7 +47,7 @@ evaluate_at() {  # evaluate_at DIR NOISE: the run's evaluators at another noise,
   evaluate_into "$1" "eval_noise$2" noise="$2"
 }
 
-best() {  # the checkpoint the run's evaluation read (its best by the validation set)
+best() {  # the checkpoint the run's evaluation read: its best by the validation set, or last.ckpt (score=final)
   "$PY" -c 'import json, pathlib, sys; m = json.loads(pathlib.Path(sys.argv[1]).read_text())
 print(pathlib.Path(sys.argv[1]).parents[1] / "checkpoints" / pathlib.Path(m["checkpoint"]).name)' "$1/eval/metrics.json"
 }
