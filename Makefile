@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch's CUDA wheels are GBs: a broken download is resumed, then the whole install retried (cached)
 	for attempt in 1 2 3; do \
-	  $(PY) -m pip install --quiet --resume-retries 20 $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,sweep,hpo]' \
+	  $(PY) -m pip install --quiet --resume-retries 20 $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,sweep,hpo,loggers]' \
 	    && break; \
 	  [ $$attempt = 3 ] && exit 1; echo "pip install failed (attempt $$attempt of 3): retrying"; \
 	done
