@@ -273,7 +273,7 @@ def test_a_score_that_one_seed_lacks_is_not_averaged_over_the_others(tmp_path):
 def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
-    from stn_fovea.evaluation.reference import TRAINING_CURVES_128
+    from stn_fovea.evaluation.reference_curves import TRAINING_CURVES_128
 
     run = tmp_path / "runs" / "polo"
     run.mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 Under ``conf/protocol/reference.yaml`` a run scores the test digits at its current curriculum stage
 after every epoch (``val_level/acc``), the measure the reference printed after each of its 110 epochs
-(``reference.TRAINING_CURVES_128``). The two are not the same images (our draws, not the reference's
+(``reference_curves.TRAINING_CURVES_128``). The two are not the same images (our draws, not the reference's
 Python 3.7 hashes), so a curve within a few points of the other, stage by stage, is the expectation.
 """
 
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from stn_fovea.evaluation.reference import TRAINING_CURVES_128  # noqa: E402
+from stn_fovea.evaluation.reference_curves import TRAINING_CURVES_128  # noqa: E402
 
 STAGE_METRIC = "val_level/acc"  # the test digits at the current stage (the reference's printout)
 
