@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from stn_fovea.evaluation import benchmark, seed_table, training_curves
+from stn_fovea.evaluation import benchmark, benchmark_figure, benchmark_tables, seed_table, training_curves
 
 RING_RADII = (0, 5, 10, 15, 20)
 
@@ -162,10 +162,10 @@ def write_benchmark(paths: list[Path], out: Path, saccades: int, name: str = "be
     written = ["protocols.csv", "protocols.md"]
     points = benchmark.aggregate(cell for path in paths for cell in benchmark.read_cells(path))
     if points:  # runs with an eccentricity grid (128x128): the study's figure
-        benchmark.write_csv(points, out / f"{name}.csv")
-        table = benchmark.markdown_table(points)
+        benchmark_tables.write_csv(points, out / f"{name}.csv")
+        table = benchmark_tables.markdown_table(points)
         (out / f"{name}.md").write_text(table)
-        benchmark.plot_benchmark(points, out / f"{name}.png", saccades)
+        benchmark_figure.plot_benchmark(points, out / f"{name}.png", saccades)
         written += [f"{name}.csv", f"{name}.md", f"{name}.png"]
         print(table)
     print(protocols)

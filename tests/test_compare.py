@@ -4,7 +4,8 @@ import json
 import pytest
 
 from stn_fovea.compare import main
-from stn_fovea.evaluation.benchmark import Point, changes_suffix, curve_style
+from stn_fovea.evaluation.benchmark import Point, changes_suffix
+from stn_fovea.evaluation.benchmark_figure import curve_style
 
 
 def write_metrics(folder, model, central, general, **run):

@@ -4,8 +4,8 @@ Reads the grid.csv and metrics.json of evaluated runs (a training run's ``eval/`
 ``evaluate`` output), groups the cells by (model, noise, saccades, contrast, eccentricity) and gives the
 mean over seeds with a 95 % confidence interval: Student's t over the seeds where there are several, a
 Wilson interval over the cell's test digits where there is one seed (the test set is then the only
-finite sample). Writes benchmark.csv, benchmark.md and benchmark.png (``python -m stn_fovea.compare
---out DIR``).
+finite sample). Its tables (benchmark.csv, .md) are benchmark_tables', its figure (benchmark.png)
+benchmark_figure's (``python -m stn_fovea.compare --out DIR``).
 """
 
 from __future__ import annotations
@@ -20,19 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import matplotlib
+from omegaconf import OmegaConf
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from stn_fovea.checkpoint import weights_of  # noqa: E402
-from stn_fovea.evaluation.reference import grid_reference, published_cell  # noqa: E402
+from stn_fovea.checkpoint import weights_of
+from stn_fovea.evaluation.reference import grid_reference, published_cell
 
 PER_CONTRAST_MODELS = ("what_where",)  # one net per contrast: each contrast's cells come from its own net
-COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
-           "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,141 +265,3 @@ def name_models(points: Sequence[Point]) -> list[Point]:
 def _order(item: tuple[tuple, dict]) -> tuple:
     label, model, noise, train_noise, saccades, contrast, radius = item[0]
     return label, noise, train_noise, -1 if saccades is None else saccades, -contrast, radius
-
-
-def write_csv(points: Sequence[Point], path: Path) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for p in points:
-            saccades = "" if p.saccades is None else p.saccades
-            reference = "" if p.reference is None else f"{p.reference:.4f}"
-            writer.writerow(
-                [p.model, p.noise, p.contrast, f"{p.eccentricity:.3f}", saccades, f"{p.mean:.4f}",
-                 f"{p.ci_low:.4f}", f"{p.ci_high:.4f}", p.seeds, reference, p.ci, p.digits, p.label,
-                 p.train_noise, " ".join(p.runs)]
-            )  # fmt: skip
-
-
-def curve_label(point: Point) -> str:
-    """The experiment (or model), its number of saccades, and the training noise when the evaluation's
-    differs (the STNs trained at 0.75 read at 1.0, What/Where trained at 1.0 read at 0.75)."""
-    label = point.label if point.saccades is None else f"{point.label} ({point.saccades} sacc.)"
-    return label if point.train_noise == point.noise else f"{label} [trained {point.train_noise:g}]"
-
-
-def _short(value: float) -> str:
-    """0.771 -> .771: three decimals in four characters."""
-    return f"{value:.3f}".replace("0.", ".", 1)
-
-
-def mean_over_cells_interval(cells: Sequence[Point]) -> tuple[float, float]:
-    """The mean over ``cells`` (one contrast's eccentricities) and the half-width of its 95 % interval:
-    Student's t over the seeds' own means where every cell has the same runs, else (one run) Wilson's
-    over all the cells' test digits."""
-    mean = _mean(q.mean for q in cells)
-    runs = set(cells[0].runs)
-    if len(runs) > 1 and all(set(q.runs) == runs and len(q.values) == len(q.runs) for q in cells):
-        by_run = [dict(zip(q.runs, q.values, strict=True)) for q in cells]
-        _, low, high = mean_interval([_mean(values[run] for values in by_run) for run in sorted(runs)])
-        return mean, (high - low) / 2
-    digits = sum(q.digits for q in cells)
-    if len(runs) > 1 or not digits:  # runs that differ between cells: the cells' mean half-width
-        return mean, _mean((q.ci_high - q.ci_low) / 2 for q in cells)
-    low, high = wilson(mean * digits, digits)
-    return mean, (high - low) / 2
-
-
-def markdown_table(points: Sequence[Point]) -> str:
-    """Means over eccentricities per contrast, with the half-width of the mean's 95 % interval
-    (:func:`mean_over_cells_interval`): one row per curve of the benchmark and evaluation noise, each
-    followed by the reference's row where it has one; rows stay within 80 characters for plain model
-    names (an option or a schedule length in a name widens them)."""
-    rows: dict[tuple[str, float], dict[float, list[Point]]] = defaultdict(lambda: defaultdict(list))
-    for p in points:
-        rows[curve_label(p), p.noise][p.contrast].append(p)
-    contrasts = sorted({p.contrast for p in points}, reverse=True)
-    header = "| model | noise | " + " | ".join(f"c={c:g}" for c in contrasts) + " | seeds |"
-    lines = [header, "|---|---|" + "---|" * len(contrasts) + "---|"]
-    for (label, noise), by_contrast in rows.items():
-        means, refs, seeds = [], [], set()
-        for c in contrasts:
-            cell = by_contrast.get(c, [])
-            if not cell:
-                means.append("")
-                refs.append("")
-                continue
-            mean, half = mean_over_cells_interval(cell)
-            means.append(f"{_short(mean)} ±{_short(half)}")
-            published = [q.reference for q in cell]
-            refs.append("" if None in published else _short(_mean(published)))  # type: ignore[arg-type]
-            seeds.update(q.seeds for q in cell)
-        count = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds)}-{max(seeds)}"
-        lines.append(f"| {label} | {noise:g} | " + " | ".join(means) + f" | {count} |")
-        if any(refs):
-            lines.append(f"| (reference) | {noise:g} | " + " | ".join(refs) + " | |")
-    return "\n".join(lines) + "\n"
-
-
-def _mean(values: Iterable[float]) -> float:
-    listed = list(values)
-    return sum(listed) / len(listed)
-
-
-def curve_style(point: Point, labels: Sequence[str]) -> tuple[str, str]:
-    """Colour and line format of a point's curve: the colour is its model's (experiment and options,
-    ``labels`` in a fixed order) in every panel; a solid line where it was trained at the noise it is
-    read at, dotted where it was trained at another."""
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colour = colours[labels.index(point.label) % len(colours)]
-    return colour, "o-" if point.train_noise == point.noise else "s:"
-
-
-def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> None:
-    """One panel per (noise, contrast): accuracy against eccentricity, a curve per model (models that
-    saccade: after ``saccades`` saccades) with its 95 % band, the reference's curve dashed in its colour
-    (once per model and panel)."""
-    shown = [p for p in points if p.saccades is None or p.saccades == saccades]
-    noises = sorted({p.noise for p in shown})
-    contrasts = sorted({p.contrast for p in shown}, reverse=True)
-    curves = sorted({curve_label(p) for p in shown})
-    labels = sorted({p.label for p in shown})
-    fig, axes = plt.subplots(
-        len(noises), len(contrasts), figsize=(4.6 * len(contrasts), 3.8 * len(noises)), squeeze=False
-    )
-    for row, noise in enumerate(noises):
-        for column, contrast in enumerate(contrasts):
-            ax = axes[row, column]
-            referenced: set[str] = set()
-            for name in curves:
-                curve = sorted(
-                    (p for p in shown if (curve_label(p), p.noise, p.contrast) == (name, noise, contrast)),
-                    key=lambda p: p.eccentricity,
-                )
-                if not curve:
-                    continue
-                colour, line = curve_style(curve[0], labels)
-                x = [p.eccentricity for p in curve]
-                ax.plot(x, [p.mean for p in curve], line, ms=3, color=colour, label=name)
-                ax.fill_between(
-                    x, [p.ci_low for p in curve], [p.ci_high for p in curve], color=colour, alpha=0.2
-                )
-                published = [(p.eccentricity, p.reference) for p in curve if p.reference is not None]
-                if published and curve[0].model not in referenced:
-                    referenced.add(curve[0].model)
-                    ax.plot(
-                        *zip(*published, strict=True),
-                        "--",
-                        color=colour,
-                        alpha=0.8,
-                        label=f"{curve[0].model}, reference",
-                    )
-            ax.set_title(f"noise {noise:g}, contrast {contrast:g}")
-            ax.set_xlabel("eccentricity (px)")
-            ax.set_ylabel("accuracy")
-            ax.set_ylim(0.0, 1.0)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
