@@ -25,7 +25,7 @@ from stn_fovea.data.mnist import Digits
 from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, eccentricity_grid_accuracy
+from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, GridCells, eccentricity_grid_accuracy
 from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model, read_batch
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
 from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128, GRID_REFERENCE_NOISE
@@ -226,13 +226,15 @@ GRID_EXPECTED = [[0.4, 0.0, 1.0], [0.2, 0.0, 1.0]]
 def test_grid_rows_are_contrasts_and_columns_are_eccentricities():
     result = eccentricity_grid_accuracy(
         Oracle(near_and_bright),
-        clean_128(),
-        bar_digits(),
-        seed=0,
-        eccentricities_px=GRID_ECCENTRICITIES,
-        contrasts=GRID_CONTRASTS,
-        digits_per_cell=5,
-        batch_size=2,
+        GridCells(
+            clean_128(),
+            bar_digits(),
+            seed=0,
+            eccentricities_px=GRID_ECCENTRICITIES,
+            contrasts=GRID_CONTRASTS,
+            digits_per_cell=5,
+            batch_size=2,
+        ),
     )
     assert result.accuracy.shape == (2, 3)
     torch.testing.assert_close(result.accuracy, torch.tensor(GRID_EXPECTED, dtype=torch.float64))
@@ -367,7 +369,9 @@ def test_the_grid_measures_how_far_and_how_well_the_glimpse_went_towards_the_dig
     # A (rows, cols) <-> (x, y) mix-up, a sign error or a sum over the wrong axis changes both numbers.
     run = dict(recipe=clean_128(), digits=bar_digits(), seed=0, contrasts=(0.7,), digits_per_cell=10)
     gazer = Gazer(near_and_bright, along=0.5, aside=0.25)
-    result = eccentricity_grid_accuracy(gazer, eccentricities_px=(0.0, 12.0, 30.0), batch_size=4, **run)
+    result = eccentricity_grid_accuracy(
+        gazer, GridCells(eccentricities_px=(0.0, 12.0, 30.0), batch_size=4, **run)
+    )
     offsets = torch.cat([reading.offset for reading in gazer.readings]).double()
     radius = offsets.norm(dim=-1).view(3, 10).mean(dim=1)  # whole-pixel shifts: ~ the cell's radius
     assert radius[0] == 0 and 11 < radius[1] <= 12 and 29 < radius[2] <= 30
@@ -376,7 +380,7 @@ def test_the_grid_measures_how_far_and_how_well_the_glimpse_went_towards_the_dig
     assert torch.isnan(result.gaze_toward[0, 0])  # no direction to go at radius 0
     # a window on the digit: no error, all the way
     on_digit = eccentricity_grid_accuracy(
-        Gazer(near_and_bright, along=1.0), eccentricities_px=(12.0,), batch_size=4, **run
+        Gazer(near_and_bright, along=1.0), GridCells(eccentricities_px=(12.0,), batch_size=4, **run)
     )
     assert float(on_digit.gaze_error_px) == 0.0 and float(on_digit.gaze_toward) == 1.0
 
@@ -473,8 +477,8 @@ def test_grid_cells_are_the_same_for_every_model_and_batch_size():
         digits_per_cell=5,
     )
     first, second = Oracle(near_and_bright), Oracle(noise_coin)
-    accuracy = eccentricity_grid_accuracy(first, batch_size=2, **run).accuracy
-    eccentricity_grid_accuracy(second, batch_size=5, **run)
+    accuracy = eccentricity_grid_accuracy(first, GridCells(batch_size=2, **run)).accuracy
+    eccentricity_grid_accuracy(second, GridCells(batch_size=5, **run))
     seen = torch.cat(first.seen)
     assert seen.shape == (4 * 5, 1, 128, 128)
     assert torch.equal(seen, torch.cat(second.seen))

@@ -90,33 +90,40 @@ def by_contrast(contrasts: Sequence[float], values: Tensor) -> dict[str, list[fl
 Reader = Callable[[Recipe, Tensor, Tensor], list[Reading]]  # (cell recipe, digit index, keys) -> readings
 
 
-def _grid(
-    read: Reader,
-    readings: int,
-    recipe: Recipe,
-    digits: Digits,
-    seed: int,
-    eccentricities_px: Sequence[float],
-    contrasts: Sequence[float],
-    digits_per_cell: int | None,
-    batch_size: int,
-    progress: Progress | None,
-) -> list[GridResult]:
+@dataclass(frozen=True)
+class GridCells:
+    """The images of the STN study's benchmark grid (whatwhere.md 5.4): cell (c, e) renders
+    ``digits_per_cell`` test digits (all when None; a subset drawn with the seed from the whole set, the
+    same for every cell) at the fixed radius e with a random angle and the fixed contrast c, in batches
+    of ``batch_size``; samples are keyed by (seed, "test", "grid", c, e, index), so the cells are the
+    same for every model and run."""
+
+    recipe: Recipe
+    digits: Digits
+    seed: int
+    eccentricities_px: Sequence[float]
+    contrasts: Sequence[float]
+    digits_per_cell: int | None = None
+    batch_size: int = 500
+
+
+def _grid(read: Reader, readings: int, cells: GridCells, progress: Progress | None) -> list[GridResult]:
     """The grid loop: ``readings`` results (one per reading ``read`` returns for each batch)."""
-    count = len(digits.labels) if digits_per_cell is None else min(digits_per_cell, len(digits.labels))
-    chosen = spread_subset(len(digits.labels), count, seed)
-    shape = (readings, len(contrasts), len(eccentricities_px))
+    total = len(cells.digits.labels)
+    count = total if cells.digits_per_cell is None else min(cells.digits_per_cell, total)
+    chosen = spread_subset(total, count, cells.seed)
+    shape = (readings, len(cells.contrasts), len(cells.eccentricities_px))
     accuracy = torch.zeros(shape, dtype=torch.float64)
     gaze_error = torch.full(shape, float("nan"), dtype=torch.float64)
     gaze_toward = torch.full(shape, float("nan"), dtype=torch.float64)
     task = progress.add_task("eccentricity grid", total=shape[1] * shape[2] * count) if progress else None
-    for row, contrast in enumerate(contrasts):
-        for col, radius in enumerate(eccentricities_px):
-            cell = recipe.with_level(radius_px=float(radius), contrast=float(contrast))
+    for row, contrast in enumerate(cells.contrasts):
+        for col, radius in enumerate(cells.eccentricities_px):
+            cell = cells.recipe.with_level(radius_px=float(radius), contrast=float(contrast))
             correct, gazes = [0] * readings, [GazeSums() for _ in range(readings)]
-            for start in range(0, count, batch_size):
-                index = chosen[start : start + batch_size]
-                keys = sample_keys(index, seed, "test", "grid", float(contrast), float(radius))
+            for start in range(0, count, cells.batch_size):
+                index = chosen[start : start + cells.batch_size]
+                keys = sample_keys(index, cells.seed, "test", "grid", float(contrast), float(radius))
                 for k, reading in enumerate(read(cell, index, keys)):
                     correct[k] += int(reading.correct.sum())
                     gazes[k].add(reading)
@@ -129,43 +136,18 @@ def _grid(
 
 
 def eccentricity_grid_accuracy(
-    module: GlimpseModule,
-    recipe: Recipe,
-    digits: Digits,
-    seed: int,
-    eccentricities_px: Sequence[float],
-    contrasts: Sequence[float],
-    digits_per_cell: int | None = None,
-    batch_size: int = 500,
-    progress: Progress | None = None,
+    module: GlimpseModule, cells: GridCells, progress: Progress | None = None
 ) -> GridResult:
-    """Accuracy and gaze for every (contrast, eccentricity) cell of the STN study's benchmark
-    (whatwhere.md 5.4).
-
-    Cell (c, e) renders ``digits_per_cell`` test digits (all when None; a subset drawn with the seed from
-    the whole set, the same for every cell) at the fixed radius e
-    with a random angle and the fixed contrast c; samples are keyed by (seed, "test", "grid", c, e,
-    index), so the cells are the same for every model and run.
-    """
+    """Accuracy and gaze of ``module`` in every (contrast, eccentricity) cell."""
 
     def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
-        return [read_batch(module, cell, digits, index, keys)]
+        return [read_batch(module, cell, cells.digits, index, keys)]
 
-    cells = (recipe, digits, seed, eccentricities_px, contrasts, digits_per_cell, batch_size, progress)
-    return _grid(read, 1, *cells)[0]
+    return _grid(read, 1, cells, progress)[0]
 
 
 def saccade_grid_accuracy(
-    module: GlimpseModule,
-    recipe: Recipe,
-    digits: Digits,
-    seed: int,
-    eccentricities_px: Sequence[float],
-    contrasts: Sequence[float],
-    saccades: Sequence[int],
-    digits_per_cell: int | None = None,
-    batch_size: int = 500,
-    progress: Progress | None = None,
+    module: GlimpseModule, cells: GridCells, saccades: Sequence[int], progress: Progress | None = None
 ) -> dict[int, GridResult]:
     """The grid of :func:`eccentricity_grid_accuracy` after each number of saccades in ``saccades`` (a
     What/Where model), from one run of max(saccades) per digit: the cells of every k hold the same
@@ -173,11 +155,10 @@ def saccade_grid_accuracy(
     most = max(saccades)
 
     def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
-        readings = read_saccades(module, cell, digits, index, keys, most)
+        readings = read_saccades(module, cell, cells.digits, index, keys, most)
         return [readings[k] for k in saccades]
 
-    cells = (recipe, digits, seed, eccentricities_px, contrasts, digits_per_cell, batch_size, progress)
-    return dict(zip(saccades, _grid(read, len(saccades), *cells), strict=True))
+    return dict(zip(saccades, _grid(read, len(saccades), cells, progress), strict=True))
 
 
 def csv_number(value: Tensor, template: str) -> str:
@@ -265,25 +246,23 @@ class EccentricityGrid:
 
     def measure(self, context: EvaluationContext) -> dict[int | None, GridResult]:
         """One grid per number of saccades (key None: the model's own reading)."""
-        cells = dict(
-            # the run's noise, mask and envelope; radius and contrast per cell
-            recipe=context.datamodule.train_recipe,
-            digits=context.digits,
-            seed=context.seed,
-            eccentricities_px=self.eccentricities_px,
-            contrasts=self.contrasts,
-            digits_per_cell=self.digits_per_cell,
-            batch_size=context.batch_size,
-            progress=context.progress,
+        cells = GridCells(
+            context.datamodule.train_recipe,  # the run's noise, mask and envelope; radius, contrast per cell
+            context.digits,
+            context.seed,
+            self.eccentricities_px,
+            self.contrasts,
+            self.digits_per_cell,
+            context.batch_size,
         )
         if self.saccades is None:
-            return {None: eccentricity_grid_accuracy(context.module, **cells)}  # type: ignore[arg-type]
+            return {None: eccentricity_grid_accuracy(context.module, cells, context.progress)}
         if not hasattr(context.module.net, "saccades"):
             raise ConfigError(
                 "evaluators.eccentricity_grid.saccades is for a model that saccades (model=what_where); "
                 f"{context.model_name} does not: set it to null"
             )
-        return dict(saccade_grid_accuracy(context.module, saccades=self.saccades, **cells))  # type: ignore[arg-type]
+        return dict(saccade_grid_accuracy(context.module, cells, self.saccades, context.progress))
 
     def __call__(self, context: EvaluationContext) -> dict[str, Any]:
         results = self.measure(context)
