@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The runs behind the study's two anchors (issue 19; whatwhere.md 5.3, 9.7): What/Where with the SLIP
+# 20171205 bank at the three contrasts and three seeds, and the STN study's reference schedules
+# (POLO-ATN, ATN, our peripheral ATN) run to their end. Each finished run is shipped into zoo/ (its
+# weights and its manifest entry), so `make reproduce` rebuilds the benchmark from it.
+#
+#   bash scripts/anchors_cpu.sh ww          # What/Where: seeds x contrasts, then the reference-map net
+#   bash scripts/anchors_cpu.sh stn         # POLO-ATN seeds, ATN, the peripheral ATN on 110 epochs
+#   bash scripts/anchors_cpu.sh park        # before a session ends: runs in progress -> zoo/runs/
+#
+# One queue per core (OMP_NUM_THREADS=1 each). A run already in the manifest is skipped; a run in
+# progress resumes from its last.ckpt, also on a new machine: `park` keeps each unfinished run's
+# last.ckpt, TensorBoard events and config under zoo/runs/<name> (commit them), and the queues bring
+# them back into $RUNS before they go on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+RUNS=${RUNS:-outputs/anchors}
+WW_SEEDS=${WW_SEEDS:-1 2 3}
+POLO_SEEDS=${POLO_SEEDS:-1 2 3}
+CONTRASTS=${CONTRASTS:-0.7 0.5 0.3}
+MACHINE=${MACHINE:-"the project's CPU machine: 2 cores, 24 GiB, no GPU"}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+
+shipped() { grep -q "^- name: $1\$" zoo/manifest.yaml 2>/dev/null; }
+
+restore() {  # restore NAME: a run parked by an earlier session, back into $RUNS
+  if [[ ! -f $RUNS/$1/checkpoints/last.ckpt && -d zoo/runs/$1 ]]; then
+    mkdir -p "$RUNS" && cp -r "zoo/runs/$1" "$RUNS/$1" && echo "restored: $RUNS/$1"
+  fi
+}
+
+run() {  # run NAME SHIP_ARGS... -- TRAIN_ARGS...: train (or resume), then ship into the zoo
+  local name=$1; shift
+  local ship=()
+  while [[ $1 != -- ]]; do ship+=("$1"); shift; done
+  shift
+  if shipped "$name"; then echo "shipped: $name"; return; fi
+  restore "$name"
+  local dir=$RUNS/$name
+  if [[ ! -f $dir/eval/metrics.json ]]; then
+    echo "train: $name $*"
+    "$PY" -m stn_fovea.train "$@" hydra.run.dir="$dir"
+  fi
+  if [[ $* == *what_where* && ! -f $dir/eval_as_trained/metrics.json ]]; then  # saccades 2.. as trained
+    "$PY" -m stn_fovea.evaluate ckpt_path="$dir/checkpoints/last.ckpt" +model.net.reencode_as_trained=true \
+      hydra.run.dir="$dir/eval_as_trained"
+  fi
+  "$PY" -m stn_fovea.zoo add "$name" "$dir/checkpoints/last.ckpt" "${ship[@]}" --machine "$MACHINE" \
+    --threads "$OMP_NUM_THREADS" --command "python -m stn_fovea.train $*"
+  rm -rf "zoo/runs/$name"
+}
+
+WHAT=(model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=zoo/what28_robust_shift_map.npy)
+case ${1:-} in
+  ww)
+    for seed in $WW_SEEDS; do
+      for contrast in $CONTRASTS; do
+        run "what_where_c${contrast/./}_s$seed" --half -- model=what_where data.contrast="$contrast" \
+          seed="$seed" "${WHAT[@]}"
+      done
+    done
+    # targets from the reference's published What map: the Where pathway apart from our What
+    run what_where_c05_s1_reference_map --half -- model=what_where data.contrast=0.5 seed=1 \
+      model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=reference
+    ;;
+  stn)
+    for seed in $POLO_SEEDS; do
+      run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
+    done
+    run atn_reference_s1 -- experiment=atn_reference seed=1
+    run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
+    ;;
+  park)
+    for dir in "$RUNS"/*/; do
+      name=$(basename "$dir")
+      [[ -f $dir/checkpoints/last.ckpt && ! -f $dir/eval/metrics.json ]] || continue
+      shipped "$name" && continue
+      rm -rf "zoo/runs/$name" && mkdir -p "zoo/runs/$name/checkpoints"
+      cp "$dir/checkpoints/last.ckpt" "zoo/runs/$name/checkpoints/"
+      cp -r "$dir/tensorboard" "$dir/config_resolved.yaml" "zoo/runs/$name/"
+      echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1)); commit it"
+    done
+    ;;
+  *)
+    sed -n 2,14p "$0"
+    exit 2
+    ;;
+esac
