@@ -17,7 +17,7 @@ from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, ru
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.notices import silence_notices
-from stn_fovea.train import command_line_overrides, run_info
+from stn_fovea.run_setup import command_line_overrides, run_info
 
 
 def _device(choice: str) -> torch.device:

@@ -12,7 +12,8 @@ from stn_fovea.data.cluttered_digits import ClutteredDigits
 from stn_fovea.data.placement import translate
 from stn_fovea.data.rts_digits import RotatedScaledDigits
 from stn_fovea.errors import ConfigError
-from stn_fovea.train import build_data, train
+from stn_fovea.run_setup import build_data
+from stn_fovea.train import train
 from test_evaluators import bar_digits
 
 

@@ -20,7 +20,8 @@ from stn_fovea.errors import ConfigError
 from stn_fovea.evaluation.evaluator import EvaluationContext
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
 from stn_fovea.models.localization import CoordConv2d, TutorialLocalization, coordinate_channels
-from stn_fovea.train import build_data, train
+from stn_fovea.run_setup import build_data
+from stn_fovea.train import train
 from test_evaluators import Gazer, Oracle, bar_digits, bright_labels, clean_28, fake_datamodule
 
 

@@ -14,7 +14,7 @@ import stn_fovea.resolvers
 from stn_fovea.data.datamodule import NoisyMNIST
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.module import GlimpseModule
-from stn_fovea.train import build_data, build_model, run_info
+from stn_fovea.run_setup import build_data, build_model, run_info
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 stn_fovea.resolvers.register()

@@ -19,7 +19,8 @@ from stn_fovea.data.datamodule import TRAIN, NoisyMNIST
 from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.evaluate import evaluate
-from stn_fovea.train import build_model, train
+from stn_fovea.run_setup import build_model
+from stn_fovea.train import train
 
 
 def test_evaluating_the_best_checkpoint_at_the_run_settings_reproduces_its_test_accuracy(compose_train):

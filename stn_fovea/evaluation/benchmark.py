@@ -142,7 +142,7 @@ def train_epochs(metrics: dict) -> int | None:
         or not (config := checkpoint.parents[1] / "config_resolved.yaml").is_file()
     ):
         return None
-    from stn_fovea.train import recorded_epochs  # here: compare needs Lightning only for old runs
+    from stn_fovea.run_setup import recorded_epochs  # here: compare needs Lightning only for old runs
 
     return recorded_epochs(OmegaConf.load(config))  # type: ignore[arg-type]
 
