@@ -108,13 +108,14 @@ def add(
     threads: int,
     half: bool = False,
     zoo: Path = ZOO,
-    evaluations: Path = Path("outputs/zoo"),
+    evaluations: Path | None = None,
     commit: str | None = None,
     measured_by: Path | None = None,
 ) -> dict[str, Any]:
     """Ship a checkpoint as ``zoo/<name>.ckpt`` (weights only), evaluate the shipped file and enter it in
     the manifest (replacing an entry of the same name). ``commit``: the code that trained it (None =
-    the repository's HEAD now). ``measured_by``: the metrics.json of an evaluation of this very
+    the repository's HEAD now). ``evaluations``: where the shipped file's evaluation goes (None =
+    outputs/zoo/<name> beside the zoo folder). ``measured_by``: the metrics.json of an evaluation of this very
     checkpoint (the run's own, ``<run>/eval/metrics.json``) to take instead of evaluating again; only
     for weights shipped as they are (not ``half``)."""
     checkpoint = read_checkpoint(checkpoint_path)
@@ -145,7 +146,8 @@ def add(
         "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,
     }
     if measured_by is None:
-        entry.update(measured(evaluate_file(shipped, evaluations / name)))
+        out = (evaluations or zoo.parent / "outputs" / "zoo") / name
+        entry.update(measured(evaluate_file(shipped, out)))
     else:
         metrics = json.loads(measured_by.read_text())
         if half or Path(str(metrics.get("checkpoint"))).resolve() != checkpoint_path.resolve():
