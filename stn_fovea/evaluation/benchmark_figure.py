@@ -67,7 +67,8 @@ def plot_benchmark(points: Sequence[Point], path: Path, saccades: int = 1) -> No
             ax.set_ylabel("accuracy")
             ax.set_ylim(0.0, 1.0)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
+            if ax.get_legend_handles_labels()[0]:  # a panel no model was measured in stays empty
+                ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
