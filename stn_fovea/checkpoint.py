@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, FORMAT_VERSION
+from stn_fovea.checkpoint_names import LAST, ON_EXCEPTION
 from stn_fovea.errors import CheckpointError
 from stn_fovea.models.module import GlimpseModule
 
@@ -96,30 +97,12 @@ def load_module(checkpoint: dict[str, Any], config: DictConfig | None = None) ->
     return module
 
 
-LAST = "last.ckpt"  # written at the end of every epoch (conf/callbacks/default.yaml: latest_checkpoint)
-ON_EXCEPTION = "on_exception.ckpt"  # written when a run stops on an error or a signal (on_exception)
 # What a run trains: the config nodes and keys a resumed run must share with its checkpoint. The rest
 # (trainer, logger, callbacks, evaluators, paths, ...) says where, how long and how it reports.
 SAME_RUN_KEYS = (
     "model_name", "data_name", "experiment_name", "seed", "model", "data", "task", "optimizer",
     "scheduler", "curriculum",
 )  # fmt: skip
-
-
-FINAL, BEST_VAL = "final", "best val"  # the weights a row of a table measures
-SCORES = {"best": BEST_VAL, "final": FINAL}  # the run's `score` setting -> the weights it measures
-
-
-def weights_of(checkpoint_path: str | None, recorded: str | None = None) -> str | None:
-    """Which weights an evaluated checkpoint holds, as tables name them: ``recorded`` (metrics.json's or
-    a zoo file's ``weights``) when given, else "final" for last.ckpt (the weights after the last epoch)
-    and "best val" for the best-*.ckpt of the checkpoint callback; None when nothing says."""
-    if recorded:
-        return recorded
-    name = Path(str(checkpoint_path or "")).name
-    if name == LAST:
-        return FINAL
-    return BEST_VAL if name.startswith("best-") else None
 
 
 def run_dir_of(ckpt_path: str | None, default: str) -> str:

@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from stn_fovea.allocator import tune_glibc_malloc
-from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config, weights_of
+from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config
+from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.notices import silence_notices

@@ -21,7 +21,8 @@ from rich.console import Console
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig
-from stn_fovea.checkpoint import FINAL, LAST, SCORES, check_same_run, read_checkpoint, resume_path
+from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
+from stn_fovea.checkpoint_names import FINAL, LAST, SCORES
 from stn_fovea.errors import ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.hparams_tab import (

@@ -26,7 +26,8 @@ import torch
 import yaml
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY
-from stn_fovea.checkpoint import read_checkpoint, run_config, weights_of
+from stn_fovea.checkpoint import read_checkpoint, run_config
+from stn_fovea.checkpoint_names import weights_of
 
 ZOO = Path("zoo")
 MANIFEST = "manifest.yaml"

@@ -292,3 +292,12 @@ def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path):
     assert rows[0] == {"epoch": "1", "ours": "0.2500", "reference": f"{first:.4f}",
                        "difference": f"{0.25 - first:+.4f}"}  # fmt: skip
     assert rows[1]["ours"] == "0.5000" and rows[2]["ours"] == rows[2]["difference"] == ""
+
+
+def test_compare_reads_runs_without_importing_torch():
+    import subprocess
+    import sys
+
+    check = "import sys, stn_fovea.compare; print(sorted({'torch', 'lightning'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

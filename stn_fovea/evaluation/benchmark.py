@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 from omegaconf import OmegaConf
 from scipy import stats
 
-from stn_fovea.checkpoint import weights_of
+from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.evaluation.reference import grid_reference, published_cell
 
 PER_CONTRAST_MODELS = ("what_where",)  # one net per contrast: each contrast's cells come from its own net
