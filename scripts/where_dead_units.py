@@ -35,9 +35,9 @@ def validation_images(samples: int, contrast: float, data_dir: str) -> Tensor:
     """The first ``samples`` digits of model=what_where's validation set (a seeded draw of MNIST train)."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["model=what_where", f"data.contrast={contrast}"])
-    datamodule = instantiate(cfg.data, data_dir=data_dir, val_size=samples)
+    datamodule = instantiate(cfg.data, data_dir=data_dir, val_size=samples, eval_batch_size=samples)
     datamodule.setup("fit")
-    return datamodule.render(datamodule._val.__getitems__(list(range(samples))))["image"]
+    return datamodule.render(next(iter(datamodule.val_dataloader()[0])))["image"]
 
 
 def dead_share(first_layer: torch.nn.Linear, features: Tensor) -> float:
