@@ -10,7 +10,7 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export STN_FOVEA_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: install train test test-slow lint bench study reproduce tensorboard clean
+.PHONY: install train test test-slow lint docs bench study reproduce tensorboard clean
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch's CUDA wheels are GBs: a broken download is resumed, then the whole install retried (cached)
 	for attempt in 1 2 3; do \
-	  $(PY) -m pip install --quiet --resume-retries 20 $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,sweep,hpo,loggers]' \
+	  $(PY) -m pip install --quiet --resume-retries 20 $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev,docs,sweep,hpo,loggers]' \
 	    && break; \
 	  [ $$attempt = 3 ] && exit 1; echo "pip install failed (attempt $$attempt of 3): retrying"; \
 	done
@@ -38,6 +38,9 @@ lint: install
 	$(VENV)/bin/ruff check stn_fovea tests
 	$(VENV)/bin/ruff format --check stn_fovea tests
 
+docs: install   # the documentation site: site/index.html (strict: a broken link or page fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: install
 	$(PY) -m stn_fovea.bench $(ARGS)
 
@@ -51,4 +54,4 @@ tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -5,7 +5,7 @@
 # weights and its manifest entry), so `make reproduce` rebuilds the benchmark from it.
 #
 #   bash scripts/anchors_cpu.sh ww          # What/Where: seeds x contrasts, then the reference-map net
-#   bash scripts/anchors_cpu.sh stn         # POLO-ATN seeds, ATN, the peripheral ATN on 110 epochs
+#   bash scripts/anchors_cpu.sh stn         # ATN, POLO-ATN seeds, the peripheral ATN on 110 epochs
 #   bash scripts/anchors_cpu.sh park        # before a session ends: runs in progress -> zoo/runs/
 #
 # One queue per core (OMP_NUM_THREADS=1 each). A run already in the manifest is skipped; a run in
@@ -65,10 +65,11 @@ case ${1:-} in
       model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=reference
     ;;
   stn)
+    # ATN first: at about 14 h on one thread it is the longest run, resumed across sessions
+    run atn_reference_s1 -- experiment=atn_reference seed=1
     for seed in $POLO_SEEDS; do
       run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
     done
-    run atn_reference_s1 -- experiment=atn_reference seed=1
     run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
     ;;
   park)

@@ -1,4 +1,5 @@
-"""The commands the README shows, read from its code blocks and tables (for tests/test_readme.py)."""
+"""The commands the README and the docs pages show, read from their code blocks and tables (for
+tests/test_readme.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from pathlib import Path
 PREFIX = "python -m stn_fovea."
 
 
-def readme_commands(readme: Path) -> list[str]:
-    """Every `python -m stn_fovea.<entry point> ...` command of the README, in order, once each."""
-    text = readme.read_text()
+def documented_commands(*documents: Path) -> list[str]:
+    """Every `python -m stn_fovea.<entry point> ...` command of the documents, in order, once each."""
     found: list[str] = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split("  #")[0].split(" # ")[0].strip()
-            if line.startswith(PREFIX):
-                found.append(" ".join(line.split()))
-    found += [" ".join(cell.split()) for cell in re.findall(r"`(python -m stn_fovea\.[^`]*)`", text)]
+    for document in documents:
+        text = document.read_text()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = line.split("  #")[0].split(" # ")[0].strip()
+                if line.startswith(PREFIX):
+                    found.append(" ".join(line.split()))
+        found += [" ".join(cell.split()) for cell in re.findall(r"`(python -m stn_fovea\.[^`]*)`", text)]
     return list(dict.fromkeys(found))
 
 

@@ -164,6 +164,19 @@ def test_generator_is_deterministic_in_range_and_batch_independent():
     assert not torch.equal(other_level.images, first.images)
 
 
+@pytest.mark.parametrize("noise", [0.75, 1.0])
+def test_28x28_noise_spans_its_exact_amplitude_within_one_grey_level(noise):
+    """Each image's noise reaches 0.5 +- noise / 2 on one side exactly (MotionClouds' rectif) and stays
+    inside it: on blank digits, the image's largest deviation from 0.5 is noise / 2 within the 1/255 of
+    the reference's uint8 quantisation. Catches a noise amplitude off by any factor (halved: 0.1875)."""
+    recipe = ShiftedDigits(noise=noise, contrast=(0.7, 0.7))
+    images = recipe(torch.zeros(64, 28, 28, dtype=torch.uint8), sample_keys(torch.arange(64), 0)).images
+    low, high = images.amin(dim=(1, 2, 3)), images.amax(dim=(1, 2, 3))
+    deviation = torch.maximum(0.5 - low, high - 0.5)
+    assert torch.all((deviation - noise / 2).abs() <= 1 / 255), deviation
+    assert float(low.min()) >= 0.5 - noise / 2 - 1 / 255 and float(high.max()) <= 0.5 + noise / 2
+
+
 def test_generator_fixed_contrast_sets_the_stroke_intensity():
     recipe = ShiftedDigits(contrast=(0.7, 0.7), noise=0.0, quantize=False)
     batch = recipe(blob_digits(2), sample_keys(torch.arange(2), 0))

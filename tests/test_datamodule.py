@@ -197,3 +197,25 @@ def test_val_size_0_trains_on_every_digit_and_validates_on_the_test_digits_with_
     val = dm.render(first_batch(dm.val_dataloader()[0]))
     test = dm.render(first_batch(dm.test_dataloader()[1]))  # general: the val protocol's level
     assert torch.equal(val["label"], test["label"]) and not torch.equal(val["image"], test["image"])
+
+
+def test_test_loader_reads_the_seeded_spread_subset_reaching_past_the_middle_of_the_test_set():
+    """MNIST's test set is ordered by writer population: a reduced test set must not be its first N.
+
+    The 300 digits the test loader serves are found in the full test set by their pixels, so the
+    check does not trust the datamodule's own indices. Catches a subset taken as the first N digits
+    (all indices below 300) or one that ignores the data seed.
+    """
+    from torchvision.datasets import MNIST
+
+    full = MNIST(str(data_root()), train=False, download=False)
+    position = {bytes(image.numpy().tobytes()): i for i, image in enumerate(full.data)}
+    dm = datamodule()
+    served = torch.cat([batch["digit"] for batch in dm.test_dataloader()[0]])
+    indices = sorted(position[bytes(image.numpy().tobytes())] for image in served)
+    generator = torch.Generator().manual_seed(dm.seed)
+    assert indices == sorted(torch.randperm(10_000, generator=generator)[:300].tolist())
+    assert sum(i >= 5_000 for i in indices) > 100  # the second writer population is read too
+    assert indices != list(range(300))
+    other_seed = datamodule(seed=dm.seed + 1)
+    assert not torch.equal(other_seed.test_digits.images, dm.test_digits.images)

@@ -25,8 +25,9 @@ from stn_fovea.data.mnist import Digits
 from stn_fovea.data.retina_digits import RetinaDigits
 from stn_fovea.data.shifted_digits import ShiftedDigits
 from stn_fovea.errors import ConfigError
-from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid, GridCells, eccentricity_grid_accuracy
+from stn_fovea.evaluation.eccentricity_grid import EccentricityGrid
 from stn_fovea.evaluation.evaluator import EvaluationContext, evaluate_model, read_batch
+from stn_fovea.evaluation.grid_cells import GridCells, eccentricity_grid_accuracy
 from stn_fovea.evaluation.protocols import ProtocolAccuracy
 from stn_fovea.evaluation.reference import ECCENTRICITY_GRID_128, GRID_REFERENCE_NOISE
 from stn_fovea.evaluation.shift_map import ShiftMap, ring_means, shift_accuracy_map

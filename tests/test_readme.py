@@ -1,6 +1,7 @@
-"""Every command the README shows runs as a user types it, with tiny sizes added as overrides.
+"""Every command the README and the docs pages show runs as a user types it, with tiny sizes added.
 
-The commands are read from the README itself, so a command added there is tested here. Placeholders
+The commands are read from README.md and docs/**/*.md themselves, so a command added there is tested
+here. Placeholders
 (``outputs/…/checkpoints/...``, ``<best checkpoint>``) become checkpoints of tiny runs made by the
 fixtures. Commands that need a GPU or the optional launchers are skipped, visibly, where those are
 missing.
@@ -21,7 +22,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
-from readme_commands import readme_commands, split_command
+from readme_commands import documented_commands, split_command
 
 from conftest import CACHE, CONF, ROOT, data_root
 from stn_fovea.bench import run as run_bench
@@ -31,7 +32,8 @@ from stn_fovea.evaluate import evaluate
 from stn_fovea.train import train
 from stn_fovea.zoo import main as run_zoo
 
-COMMANDS = readme_commands(ROOT / "README.md")
+DOCUMENTS = (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
+COMMANDS = documented_commands(*DOCUMENTS)
 TINY_TRAIN = [
     "data.train_size=60",
     "data.val_size=50",

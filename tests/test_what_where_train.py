@@ -3,6 +3,7 @@ What net, and short runs of `train model=what_where` and of its evaluation from 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from pathlib import Path
@@ -116,7 +117,11 @@ def test_the_where_task_trains_the_where_net_alone_on_the_targets_of_each_digit(
     groups = trained.configure_optimizers().param_groups
     assert {id(p) for group in groups for p in group["params"]} == {id(p) for p in net.where_net.parameters()}
     trained.train()
-    assert trained.training and net.where_net.training and not net.what.training
+    assert trained.training and net.where_net.training and net.what.training  # Lightning: none in eval
+    crops = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    frozen = net.read_what(crops)  # the frozen What reads without its dropout, and stays in train mode
+    assert torch.equal(frozen, net.read_what(crops)) and net.what.training
+    assert torch.equal(frozen, copy.deepcopy(net.what).eval()(crops))
     images = torch.rand(2, 1, 128, 128, generator=torch.Generator().manual_seed(1))
     batch = {"image": images, "shift": torch.tensor([[3, -2], [-10, 12]]), "label": torch.tensor([1, 2])}
     output = net(images)

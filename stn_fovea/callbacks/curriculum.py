@@ -26,7 +26,8 @@ class Curriculum(Callback):
     """Steps the training set of the DataModule through ``stages``.
 
     The stage of epoch e is a pure function of e (stage k covers ``epochs_per_stage`` epochs; the last
-    stage lasts for the rest of training), so a resumed run continues where it stopped. The level is set
+    stage lasts for the rest of training), so a resumed run continues where it stopped: the callback
+    keeps no state of its own in checkpoints, the restored epoch is enough. The level is set
     in ``on_train_epoch_start``: the DataModule renders images batch by batch from the current recipe,
     so a change there reaches the very next training batch (no dataloader reload is involved).
 
@@ -148,16 +149,3 @@ class Curriculum(Callback):
             else:  # a range such as contrast [low, high]
                 for bound, number in zip(("low", "high"), value, strict=True):
                     pl_module.log(f"curriculum/{name}_{bound}", float(number), on_step=False, on_epoch=True)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"stages": self.stages, "durations": self.durations, "stage_index": self.stage_index}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if state_dict.get("stages") != self.stages or state_dict.get("durations") != self.durations:
-            log.warning(
-                "the checkpoint was trained with another curriculum (%s x %s); continuing with the "
-                "configured one",
-                state_dict.get("stages"),
-                state_dict.get("durations"),
-            )
-        self.stage_index = int(state_dict.get("stage_index", 0))

@@ -180,32 +180,12 @@ class LogPolarRetina(nn.Module):
     The filters are a fixed (non-trainable) buffer computed at construction.
     """
 
-    def __init__(
-        self,
-        width: int = 32,
-        n_levels: int = 3,
-        n_eccentricities: int = 2,
-        n_azimuths: int = 16,
-        n_orientations: int = 8,
-        n_phases: int = 1,
-        r_min: float = 8.0,
-        r_max: float = 16.0,
-        B_theta: float = math.pi / 12,
-        B_sf: float | None = None,
-    ) -> None:
+    def __init__(self, n_levels: int = 3, **bank_arguments: float | None) -> None:
+        """``n_levels`` pyramid levels; ``bank_arguments``: :func:`log_polar_bank`'s (``width``,
+        ``n_eccentricities``, ``n_azimuths``, ``n_orientations``, ...), its defaults where not given."""
         super().__init__()
-        self.width, self.n_levels = width, n_levels
-        bank = log_polar_bank(
-            width,
-            n_eccentricities,
-            n_azimuths,
-            n_orientations,
-            n_phases,
-            r_min,
-            r_max,
-            B_theta=B_theta,
-            B_sf=B_sf,
-        )
+        bank = log_polar_bank(**bank_arguments)  # type: ignore[arg-type]
+        self.width, self.n_levels = int(bank.shape[-1]), n_levels
         self.bank_shape = tuple(bank.shape[:4])
         # (width * width, ecc * az * orientation * phase): one matrix product reads every filter.
         self.register_buffer("filters", bank.flatten(0, 3).flatten(1).T.to(torch.float32), persistent=False)

@@ -104,11 +104,16 @@ class WhatWhere(nn.Module):
         self.register_buffer("_targets", None, persistent=False)  # made from accuracy_map when first needed
         self.register_load_state_dict_post_hook(lambda module, _: setattr(module, "_targets", None))
 
-    def train(self, mode: bool = True) -> WhatWhere:
-        super().train(mode)
-        if self.freeze_what:
-            self.what.eval()
-        return self
+    def read_what(self, crops: Tensor) -> Tensor:
+        """The What's logits for (N, 1, 28, 28) crops. A frozen What reads as in evaluation (no dropout)
+        whatever the mode of the model around it, so Lightning sees no module in eval mode."""
+        if not (self.freeze_what and self.what.training):
+            return self.what(crops)
+        self.what.eval()
+        try:
+            return self.what(crops)
+        finally:
+            self.what.train()
 
     def where_targets(self, shifts: Tensor) -> Tensor:
         """(B, cells) training targets of digits at (rows, cols) offsets ``shifts`` (B, 2) from the centre."""
@@ -157,7 +162,7 @@ class WhatWhere(nn.Module):
         glimpses = torch.stack(crops, dim=1)
         # training reads the last crop only (the What is frozen; its answer serves the train metric)
         read = glimpses[:, -1:] if self.training else glimpses
-        saccade_logits = self.what(read.flatten(0, 1)).unflatten(0, read.shape[:2])
+        saccade_logits = self.read_what(read.flatten(0, 1)).unflatten(0, read.shape[:2])
         extras = {
             "where_logits": where_logits,
             "fixations": torch.stack(fixations, dim=1),
