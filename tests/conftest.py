@@ -15,6 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from stn_fovea.train import train
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # one cache for the session's runs (the What/Where retina bank, ~190 MB, is built once)
@@ -105,3 +107,66 @@ SHORT_RUN_128 = (
     "callbacks.glimpses.every_n_epochs=1",
     "callbacks.glimpses.num_images=4",
 )
+
+# What/Where with a small retina: 1 x 4 x 3 x 1 = 12 filters, 12 cells (the pipeline, not the
+# reference's 2880-filter bank, which takes ~20 s to build).
+SMALL_RETINA = (
+    "model.net.retina.spec.n_orientations=1",
+    "model.net.retina.spec.n_azimuths=4",
+    "model.net.retina.spec.n_eccentricities=3",
+    "model.net.retina.spec.n_phases=1",
+    "model.net.where_net.hidden=[16]",
+)
+
+# The smallest runs of the real pipeline that still write every output (tests/test_readme.py adds them
+# to every command it runs).
+TINY_TRAIN = [
+    "data.train_size=60",
+    "data.val_size=50",
+    "data.test_size=20",
+    "data.eval_batch_size=50",
+    "trainer.max_epochs=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "evaluators.glimpses.num_images=2",
+]
+TINY_EVALUATORS = {
+    "shift_map": ["evaluators.shift_map.max_shift_px=1", "evaluators.shift_map.digits_per_cell=1"],
+    "eccentricity_grid": [
+        "evaluators.eccentricity_grid.eccentricities_px=[40.0]",
+        "evaluators.eccentricity_grid.contrasts=[0.7]",
+        "evaluators.eccentricity_grid.digits_per_cell=2",
+    ],
+}
+
+# The session's shared tiny runs: (overrides, whether the data's evaluators get their tiny settings).
+TINY_RUNS = {
+    "28": (("model=stn",), True),
+    "128": (("data=mnist128", "model=peripheral_atn"), True),
+    "what": (
+        ("model=what", "evaluators.shift_map.digits_per_cell=1"),
+        False,
+    ),  # the 55 x 55 map What/Where reads
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> Callable[[str], Path]:
+    """A tiny trained run directory by name (TINY_RUNS), trained on first use and shared by every test
+    of the session (of each xdist worker) instead of being trained again per test."""
+    runs: dict[str, Path] = {}
+
+    def run(name: str) -> Path:
+        if name not in runs:
+            args, tiny_evaluators = TINY_RUNS[name]
+            root = tmp_path_factory.mktemp(f"tiny_{name}")
+            probe = compose_config(root, *args)
+            evaluators = [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
+            cfg = compose_config(root, *args, *TINY_TRAIN, *(evaluators if tiny_evaluators else []))
+            train(cfg)
+            GlobalHydra.instance().clear()
+            runs[name] = Path(cfg.paths.output_dir)
+        return runs[name]
+
+    return run

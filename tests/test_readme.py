@@ -10,6 +10,7 @@ missing.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import shutil
 import subprocess
@@ -18,13 +19,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from readme_commands import documented_commands, split_command
 
-from conftest import CACHE, CONF, ROOT, data_root
+from conftest import CACHE, CONF, ROOT, SMALL_RETINA, TINY_EVALUATORS, TINY_TRAIN, data_root
 from stn_fovea.bench import run as run_bench
 from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.compare import main as run_compare
@@ -34,25 +33,6 @@ from stn_fovea.zoo import main as run_zoo
 
 DOCUMENTS = (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
 COMMANDS = documented_commands(*DOCUMENTS)
-TINY_TRAIN = [
-    "data.train_size=60",
-    "data.val_size=50",
-    "data.test_size=20",
-    "data.eval_batch_size=50",
-    "trainer.max_epochs=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "evaluators.glimpses.num_images=2",
-]
-TINY_EVALUATORS = {
-    "shift_map": ["evaluators.shift_map.max_shift_px=1", "evaluators.shift_map.digits_per_cell=1"],
-    "eccentricity_grid": [
-        "evaluators.eccentricity_grid.eccentricities_px=[40.0]",
-        "evaluators.eccentricity_grid.contrasts=[0.7]",
-        "evaluators.eccentricity_grid.digits_per_cell=2",
-    ],
-}
 TINY_BENCH = [
     "min_seconds=0.01",
     "generator_batch_sizes=[10]",
@@ -82,6 +62,41 @@ def needs(args: list[str]) -> str | None:
     return None
 
 
+def sweep_lists(args: list[str]) -> dict[str, list[str]]:
+    """The swept values of a `-m` command: {key: values} for every `key=a,b,...` outside brackets."""
+    return {
+        arg.split("=", 1)[0]: arg.split("=", 1)[1].split(",")
+        for arg in args
+        if "=" in arg and "," in arg.split("=", 1)[1] and not arg.split("=", 1)[1].startswith(("[", "{"))
+    }
+
+
+def trimmed_sweep(args: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The sweep run here and the jobs it leaves out (composed instead, so a bad combination still fails).
+
+    Each list keeps its first two values, and a seed list its first value where another list sweeps
+    too: every sweep still runs at least two jobs, through the command's own launcher.
+    """
+    lists = sweep_lists(args)
+    kept = {key: values[: 1 if key == "seed" and len(lists) > 1 else 2] for key, values in lists.items()}
+    run = [
+        f"{a.split('=', 1)[0]}={','.join(kept[a.split('=', 1)[0]])}" if a.split("=", 1)[0] in kept else a
+        for a in args
+    ]
+    fixed = [a for a in args if a != "-m" and a.split("=", 1)[0] not in lists]
+    jobs = [
+        [*fixed, *(f"{key}={value}" for key, value in zip(lists, combination, strict=True))]
+        for combination in itertools.product(*lists.values())
+        if any(value not in kept[key] for key, value in zip(lists, combination, strict=True))
+    ]
+    return run, jobs
+
+
+def tiny_model(args: list[str]) -> list[str]:
+    """Tiny sizes for the command's model: What/Where with a 12-filter retina instead of 2880."""
+    return list(SMALL_RETINA) if "model=what_where" in args else []
+
+
 def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
     """Tiny settings for the evaluators that this command's run will have."""
     names = compose_train(*args).get("evaluators") or {}
@@ -89,35 +104,9 @@ def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Tiny runs of the 28x28 STN and the 128x128 peripheral ATN: their run directories."""
-    runs: dict[str, Path] = {}
-    fixtures = (
-        ("28", ["model=stn"]),
-        ("128", ["data=mnist128", "model=peripheral_atn"]),
-        (
-            "what",
-            ["model=what", "evaluators.shift_map.digits_per_cell=1"],
-        ),  # the 55 x 55 map What/Where reads
-    )
-    for name, args in fixtures:
-        output = tmp_path_factory.mktemp(f"run{name}")
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            probe = compose("train", overrides=args)
-            overrides = [*args, *TINY_TRAIN]
-            if name != "what":
-                overrides += [o for n in (probe.evaluators or {}) for o in TINY_EVALUATORS.get(n, [])]
-            cfg = compose("train", overrides=overrides, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]
-            cfg.paths.output_dir, cfg.paths.log_dir = str(output), str(output.parent)
-            cfg.paths.data_dir = str(data_root())
-        train(cfg)
-        runs[name] = output
-    GlobalHydra.instance().clear()
-    return runs
+def checkpoints(tiny_runs) -> dict[str, Path]:
+    """The session's tiny runs of the 28x28 STN, the 128x128 peripheral ATN and the What."""
+    return {name: tiny_runs(name) for name in ("28", "128", "what")}
 
 
 def substitute(args: list[str], runs: dict[str, Path]) -> list[str]:
@@ -148,6 +137,9 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
     args = substitute(args, checkpoints)
     sweep = "-m" in args or any(a.startswith("hparams_search=") for a in args)
     if entry == "train" and (sweep or "trainer=ddp" in args):  # processes of their own: run the command
+        args, left_out = trimmed_sweep(args) if "-m" in args else (args, [])
+        for job in left_out:  # the jobs not run compose, with their own values
+            compose_train(*job)
         extra = tiny_evaluators(compose_train, [a for a in args if a != "-m" and "," not in a])
         if any(a.startswith("hparams_search=") for a in args):
             extra += ["hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2"]
@@ -160,6 +152,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
                 "stn_fovea.train",
                 *args,
                 *TINY_TRAIN,
+                *tiny_model(args),
                 *extra,
                 where,
                 f"paths.cache_dir={CACHE}",
@@ -174,7 +167,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         jobs = [path for path in tmp_path.iterdir() if (path / "checkpoints" / "last.ckpt").is_file()]
         assert len(jobs) > 1 if sweep else jobs == [tmp_path / "run"]  # every job of a sweep ran
     elif entry == "train":
-        cfg = compose_train(*args, *TINY_TRAIN, *tiny_evaluators(compose_train, args))
+        cfg = compose_train(*args, *TINY_TRAIN, *tiny_model(args), *tiny_evaluators(compose_train, args))
         metrics = train(cfg)
         assert metrics["test"] and (Path(cfg.paths.output_dir) / "config_resolved.yaml").is_file()
     elif entry == "evaluate":

@@ -119,21 +119,13 @@ def test_resume_continues_curriculum_optimiser_and_scheduler_exactly(compose_tra
     assert momentum and all(buffer is not None for buffer in momentum)
 
 
-def test_evaluate_entry_point_on_a_checkpoint(compose_train):
-    run = compose_train(
-        *TINY_RUN,
-        "model=stn",
-        "evaluate=false",
-        "curriculum.epochs_per_stage=1",
-        "curriculum.stages=[{shift_std_px:0}]",
-    )
-    train(run)
+def test_evaluate_entry_point_on_a_checkpoint(compose_train, tiny_runs):
     overrides = (
         "evaluators.shift_map.digits_per_cell=2",
         "evaluators.shift_map.max_shift_px=2",
         "test_size=300",
         "noise=1.0",
-        f"ckpt_path={Path(run.paths.output_dir) / 'checkpoints' / 'last.ckpt'}",
+        f"ckpt_path={tiny_runs('28') / 'checkpoints' / 'last.ckpt'}",
     )
     cfg = compose_train(*overrides, config_name="evaluate", output="evaluation")
     metrics = evaluate(cfg)

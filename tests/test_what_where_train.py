@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import Tensor, nn
 
-from conftest import TINY, compose_config
+from conftest import SMALL_RETINA, TINY, compose_config
 from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.data.sample_cache import SampleCache
 from stn_fovea.errors import ConfigError, find_user_error
@@ -134,26 +134,12 @@ def test_the_where_task_trains_the_where_net_alone_on_the_targets_of_each_digit(
 
 
 # -- short runs of the real pipeline --------------------------------------------------------------------
-SMALL_RETINA = (  # 1 x 4 x 3 x 1 = 12 filters, 12 cells: the pipeline, not the reference's bank
-    "model.net.retina.spec.n_orientations=1",
-    "model.net.retina.spec.n_azimuths=4",
-    "model.net.retina.spec.n_eccentricities=3",
-    "model.net.retina.spec.n_phases=1",
-    "model.net.where_net.hidden=[16]",
-)
 
 
 @pytest.fixture(scope="module")
-def what_run(tmp_path_factory) -> Path:
-    """A one-epoch What on 28x28 digits with its 55 x 55 shift map (one digit per shift)."""
-    root = tmp_path_factory.mktemp("what")
-    cfg = compose_config(
-        root, *TINY, "model=what", "curriculum=none", "trainer.max_epochs=1",
-        "evaluators.shift_map.digits_per_cell=1", "evaluators.glimpses=null",
-    )  # fmt: skip
-    train(cfg)
-    GlobalHydra.instance().clear()
-    return next((root / "run" / "checkpoints").glob("best-*.ckpt"))
+def what_run(tiny_runs) -> Path:
+    """The session's one-epoch What on 28x28 digits with its 55 x 55 shift map (one digit per shift)."""
+    return next((tiny_runs("what") / "checkpoints").glob("best-*.ckpt"))
 
 
 def what_where_config(root: Path, *overrides: str):
