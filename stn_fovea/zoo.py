@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -171,13 +172,18 @@ def verify(zoo: Path = ZOO) -> list[str]:
     return problems
 
 
-def reproduce(zoo: Path, out: Path, docs: Path) -> int:
-    """Evaluate every entry into ``out/<name>`` and compare them all into ``docs/study_benchmark.*``."""
+def reproduce(zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = ()) -> int:
+    """Evaluate every entry into ``out/<name>`` and compare them all: docs/study_benchmark.{csv,md,png}
+    (compare's other tables go to ``<out>_tables/``). ``overrides`` go to every evaluation."""
     from stn_fovea.compare import main as compare
 
     for entry in read_manifest(zoo):
-        evaluate_file(zoo / entry["file"], out / entry["name"])
-    return compare([str(out), "--out", str(docs), "--name", "study_benchmark"])
+        evaluate_file(zoo / entry["file"], out / entry["name"], overrides)
+    tables = out.parent / f"{out.name}_tables"  # compare's other tables stay out of the docs site
+    status = compare([str(out), "--out", str(tables), "--name", "study_benchmark"])
+    for suffix in (".csv", ".md", ".png"):
+        shutil.copyfile(tables / f"study_benchmark{suffix}", docs / f"study_benchmark{suffix}")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

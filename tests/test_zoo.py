@@ -15,7 +15,7 @@ from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
 from stn_fovea.train import train
-from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, verify
+from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, reproduce, verify
 
 SHIPPED = read_manifest(ROOT / "zoo")
 
@@ -102,3 +102,21 @@ def test_every_shipped_model_matches_its_hash_and_measures_its_recorded_mean(ent
     for key, mean in recorded.items():
         low, high = wilson(measured[key] * trials, trials)
         assert low <= mean <= high, (key, measured[key], mean)
+
+
+def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tiny_run, tmp_path):
+    """`make reproduce` evaluates every entry and draws docs/study_benchmark.*; compare's other tables
+    (protocols.md, runs.csv) stay out of the docs site, whose nav lists every page (tests/test_docs.py)."""
+    zoo, docs = tmp_path / "zoo", tmp_path / "docs"
+    docs.mkdir()
+    add(
+        "tiny", tiny_run, "...", "here", 1, zoo=zoo, measured_by=tiny_run.parents[1] / "eval" / "metrics.json"
+    )
+    assert reproduce(zoo, tmp_path / "out", docs) == 0
+    assert sorted(path.name for path in docs.iterdir()) == [
+        "study_benchmark.csv",
+        "study_benchmark.md",
+        "study_benchmark.png",
+    ]
+    assert (tmp_path / "out" / "tiny" / "metrics.json").is_file()
+    assert "polo_atn" in (docs / "study_benchmark.md").read_text()
