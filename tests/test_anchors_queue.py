@@ -1,0 +1,112 @@
+"""scripts/anchors_cpu.sh, the queues behind the zoo's anchors, run with a fake Python that records each
+command: the order of the runs, a shipped run skipped, a parked run restored and resumed on another
+machine, and `park` keeping only the runs still in progress."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+# Stands in for .venv/bin/python: records its arguments, then leaves what the real command leaves.
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+dir=; for arg in "$@"; do [[ $arg == hydra.run.dir=* ]] && dir=${arg#hydra.run.dir=}; done
+case $2 in
+  stn_fovea.train)  # a finished training: its last.ckpt and the evaluation that follows it
+    resumed=$dir/checkpoints/last.ckpt  # a resumed run: which checkpoint it found
+    [[ -f $resumed ]] && echo "$(basename "$dir") from $(cat "$resumed")" >> "$CALLS.resumed"
+    mkdir -p "$dir/checkpoints" "$dir/eval" "$dir/tensorboard"
+    touch "$dir/checkpoints/last.ckpt" && echo '{}' > "$dir/eval/metrics.json" ;;
+  stn_fovea.evaluate) mkdir -p "$dir" && echo '{}' > "$dir/metrics.json" ;;
+  stn_fovea.zoo) echo "- name: $4" >> zoo/manifest.yaml ;;
+esac
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the script in a bare project with one shipped entry, and the fake Python."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "anchors_cpu.sh", tmp_path / "scripts")
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "zoo" / "manifest.yaml").write_text("models:\n- name: what_where_c07_s1\n")
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    return tmp_path
+
+
+def queue(project: Path, task: str, **env: str) -> list[list[str]]:
+    """Run `anchors_cpu.sh task`; each command the fake Python received, split into its words."""
+    calls = project / "calls.log"
+    calls.touch()
+    variables = {"PATH": "/usr/bin:/bin", "PY": str(project / "python"), "CALLS": str(calls), **env}
+    subprocess.run(
+        ["bash", "scripts/anchors_cpu.sh", task],
+        cwd=project,
+        env=variables,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [line.split() for line in calls.read_text().splitlines()]
+
+
+def trained(calls: list[list[str]]) -> list[str]:
+    """The runs trained, in order, named by their run folder."""
+    return [
+        Path(word.split("=", 1)[1]).name
+        for call in calls
+        if call[1] == "stn_fovea.train"
+        for word in call
+        if word.startswith("hydra.run.dir=")
+    ]
+
+
+def test_what_where_queue_runs_seed_one_then_the_reference_map_net_then_the_other_seeds(project):
+    calls = queue(project, "ww", WW_SEEDS="1 2", CONTRASTS="0.7 0.5")
+    assert trained(calls) == [  # c=0.7 seed 1 is already in the manifest: not trained again
+        "what_where_c05_s1",
+        "what_where_c05_s1_reference_map",
+        "what_where_c07_s2",
+        "what_where_c05_s2",
+    ]
+    reference_map = [c for c in calls if c[1] == "stn_fovea.train" and "model.accuracy_map=reference" in c]
+    assert len(reference_map) == 1 and "data.contrast=0.5" in reference_map[0]
+    as_trained = [c for c in calls if c[1] == "stn_fovea.evaluate"]
+    assert len(as_trained) == 4 and all("+model.net.reencode_as_trained=true" in c for c in as_trained)
+    shipped = [c for c in calls if c[1] == "stn_fovea.zoo"]
+    assert [c[3] for c in shipped] == trained(calls) and all("--half" in c for c in shipped)
+
+
+def test_a_parked_run_is_restored_and_resumed_and_its_park_removed_once_shipped(project):
+    parked = project / "zoo" / "runs" / "atn_reference_s1" / "checkpoints"
+    parked.mkdir(parents=True)
+    (parked / "last.ckpt").write_text("epoch 11")
+    calls = queue(project, "stn", POLO_SEEDS="1")
+    assert trained(calls) == ["atn_reference_s1", "polo_atn_reference_s1", "peripheral_atn_reference_s1"]
+    assert (project / "calls.log.resumed").read_text() == "atn_reference_s1 from epoch 11\n"
+    assert not (project / "zoo" / "runs" / "atn_reference_s1").exists()
+    assert "experiment=atn_reference" in calls[0] and not any(c[1] == "stn_fovea.evaluate" for c in calls)
+
+
+def test_park_keeps_only_the_runs_in_progress(project):
+    runs = project / "outputs" / "anchors"
+    for name in ("atn_reference_s1", "polo_atn_reference_s2", "what_where_c07_s1"):  # in progress
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "checkpoints" / "last.ckpt").write_text(name)
+        (runs / name / "tensorboard").mkdir()
+        (runs / name / "config_resolved.yaml").write_text("seed: 1\n")
+    (runs / "polo_atn_reference_s2" / "eval").mkdir()  # finished: evaluated, waits to be shipped
+    (runs / "polo_atn_reference_s2" / "eval" / "metrics.json").write_text("{}")
+    queue(project, "park")
+    parks = project / "zoo" / "runs"
+    assert sorted(p.name for p in parks.iterdir()) == ["atn_reference_s1"]  # c=0.7 s1 is shipped
+    kept = parks / "atn_reference_s1"
+    assert (kept / "checkpoints" / "last.ckpt").read_text() == "atn_reference_s1"
+    assert (kept / "tensorboard").is_dir() and (kept / "config_resolved.yaml").exists()
