@@ -20,7 +20,7 @@ from rich.console import Console
 
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
-from stn_fovea.callbacks.run_config import StoreRunConfig
+from stn_fovea.callbacks.run_config import StoreRunConfig, code_commit
 from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
 from stn_fovea.checkpoint_names import FINAL, LAST, SCORES
 from stn_fovea.errors import ConfigError, user_errors_exit
@@ -96,7 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         warn_curriculum_overrides(curriculum, command_line_overrides())
         callbacks.append(curriculum)
     check_test_selection(callbacks, datamodule)
-    callbacks.append(StoreRunConfig(resolved))
+    callbacks.append(StoreRunConfig(resolved, code_commit()))
     loggers: list[Logger] = instantiate_all(cfg.get("logger"))
     max_epochs = schedule_epochs(cfg, curriculum)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, max_epochs=max_epochs)

@@ -97,9 +97,11 @@ def evaluate_file(path: Path, out: Path, overrides: Sequence[str] = ()) -> dict[
     return json.loads((out / "metrics.json").read_text())
 
 
-def current_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return result.stdout.strip() or "unknown"
+def training_commits(checkpoint: Mapping[str, Any]) -> str:
+    """The commits that trained a checkpoint, in order (a run resumed on newer code lists each), as
+    recorded by its training; checkpoints from before that record say so."""
+    commits = checkpoint.get(CHECKPOINT_KEY, {}).get("commits") or []
+    return ", ".join(commits) if commits else "not recorded (trained before stn_fovea recorded commits)"
 
 
 def add(
@@ -116,10 +118,10 @@ def add(
 ) -> dict[str, Any]:
     """Ship a checkpoint as ``zoo/<name>.ckpt`` (weights only), evaluate the shipped file and enter it in
     the manifest (replacing an entry of the same name). ``commit``: the code that trained it (None =
-    the repository's HEAD now). ``evaluations``: where the shipped file's evaluation goes (None =
-    outputs/zoo/<name> beside the zoo folder). ``measured_by``: the metrics.json of an evaluation of this very
-    checkpoint (the run's own, ``<run>/eval/metrics.json``) to take instead of evaluating again; only
-    for weights shipped as they are (not ``half``)."""
+    the commits its training recorded in the checkpoint). ``evaluations``: where the shipped file's
+    evaluation goes (None = outputs/zoo/<name> beside the zoo folder). ``measured_by``: the
+    metrics.json of an evaluation of this very checkpoint (the run's own, ``<run>/eval/metrics.json``)
+    to take instead of evaluating again; only for weights shipped as they are (not ``half``)."""
     checkpoint = read_checkpoint(checkpoint_path)
     weights = weights_of(str(checkpoint_path), checkpoint.get("weights"))
     if weights is None:
@@ -137,7 +139,7 @@ def add(
         "weights": weights,
         "stored": "float16 above 100,000 elements" if half else "float32",
         "command": command,
-        "commit": commit or current_commit(),
+        "commit": commit or training_commits(checkpoint),
         "seed": int(run.seed),
         "data_seed": int(run.data.seed),
         "noise": float(run.data.get("noise", 0.0)),
@@ -197,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     adding.add_argument("--machine", default="the project's CPU machine: 2 cores, 24 GiB, no GPU")
     adding.add_argument("--threads", type=int, default=1)
     adding.add_argument("--half", action="store_true", help="float16 storage of the large tensors")
-    adding.add_argument("--commit", help="the commit that trained it (default: HEAD)")
+    adding.add_argument(
+        "--commit", help="the commit that trained it (default: the commits the checkpoint recorded)"
+    )
     adding.add_argument(
         "--measured-by", type=Path, help="metrics.json of an evaluation of this checkpoint (not with --half)"
     )

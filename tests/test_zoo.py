@@ -4,6 +4,7 @@ every shipped net against what its manifest entry says it measures."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import ROOT, TINY_RUN_128, compose_config
+from stn_fovea.callbacks.run_config import StoreRunConfig, code_commit
 from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
@@ -53,6 +55,8 @@ def test_a_shipped_run_keeps_only_its_weights_and_its_entry_says_what_it_measure
     means = evaluated["grid"]["mean_over_eccentricities"]
     assert entry["grid"] == {float(c): round(m, 4) for c, m in means.items()}
     assert (entry["seed"], entry["data_seed"], entry["noise"]) == (1234, 0, 0.75)
+    if code_commit():  # a git checkout (CI's is): the entry names the code that trained it
+        assert entry["commit"] == code_commit()
     assert read_manifest(zoo) == [entry] and verify(zoo) == []
     with (zoo / "tiny.ckpt").open("ab") as handle:
         handle.write(b"\0")
@@ -120,3 +124,55 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     ]
     assert (tmp_path / "out" / "tiny" / "metrics.json").is_file()
     assert "polo_atn" in (docs / "study_benchmark.md").read_text()
+
+
+def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_says_so(tmp_path):
+    first = StoreRunConfig({}, "a" * 40)
+    checkpoint: dict = {}
+    first.on_save_checkpoint(None, None, checkpoint)  # type: ignore[arg-type]
+    resumed, again = StoreRunConfig({}, "b" * 40), StoreRunConfig({}, "a" * 40)
+    for callback in (resumed, again):
+        callback.on_load_checkpoint(None, None, checkpoint)  # type: ignore[arg-type]
+    assert resumed.commits == ["a" * 40, "b" * 40] and again.commits == ["a" * 40]
+    assert code_commit(tmp_path) is None  # not a git checkout
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "stn_fovea").mkdir()
+    (tmp_path / "stn_fovea" / "model.py").write_text("width = 1\n")
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run([*git, *command], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "notes.txt").write_text("not code")  # untracked, outside the code: still that commit
+    assert code_commit(tmp_path) == head
+    (tmp_path / "stn_fovea" / "model.py").write_text("width = 2\n")
+    assert code_commit(tmp_path) == f"{head}+uncommitted"
+
+
+def table_columns(markdown: str, first_header_cell: str) -> dict[str, list[str]]:
+    """The cells of the markdown table whose header starts with ``| first_header_cell |``, by column."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header_cell} |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    columns: dict[str, list[str]] = {name: [] for name in header}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        for name, cell in zip(header, line.strip("|").split("|"), strict=True):
+            columns[name].append(cell.strip())
+    return columns
+
+
+def test_the_readme_anchors_table_restates_the_study_benchmark():
+    """Every number of the README's anchors table (ours ± its interval, and the published one) is in
+    the same contrast's column of docs/study_benchmark.md, which `make reproduce` writes: a benchmark
+    regenerated without the README following fails here."""
+    readme = table_columns((ROOT / "README.md").read_text(), "model (seed 1, final weights)")
+    benchmark = table_columns((ROOT / "docs" / "study_benchmark.md").read_text(), "model")
+    contrasts = [name for name in readme if name.startswith("c=")]
+    assert contrasts == ["c=0.7", "c=0.5", "c=0.3"]
+    stale = [
+        (contrast, cell)
+        for contrast in contrasts
+        for cell in readme[contrast]
+        if cell and cell not in benchmark[contrast]
+    ]
+    assert stale == [] and sum(1 for c in contrasts for cell in readme[c] if "±" in cell) >= 10
