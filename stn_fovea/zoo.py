@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,8 @@ KEPT = (CHECKPOINT_KEY, "state_dict", "epoch", "global_step")  # what a zoo file
 # float16 storage for tensors this large (What/Where's Where net: 4.1 M parameters, 16.5 MB in float32),
 # so that every seed fits; the manifest's numbers are measured on the stored weights
 HALF_ABOVE = 100_000
+# an evaluation is seeded: on another machine or thread count, a few digits of 9,000 may still flip
+REPRODUCED_WITHIN = 0.002
 
 
 def sha256(path: Path) -> str:
@@ -90,10 +96,21 @@ def measured(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {"grid": means(grid), "digits_per_cell": grid["digits_per_cell"]}
 
 
-def evaluate_file(path: Path, out: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """``python -m stn_fovea.evaluate ckpt_path=<path>`` into ``out``; its metrics.json."""
+def evaluate_file(
+    path: Path, out: Path, overrides: Sequence[str] = (), log: Path | None = None, threads: int | None = None
+) -> dict[str, Any]:
+    """``python -m stn_fovea.evaluate ckpt_path=<path>`` into ``out``; its metrics.json. ``log``: where
+    its output goes (None = this terminal); ``threads``: its OMP_NUM_THREADS (None = as inherited)."""
     command = [sys.executable, "-m", "stn_fovea.evaluate", f"ckpt_path={path}", f"hydra.run.dir={out}"]
-    subprocess.run([*command, *overrides], check=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+    if log is None:
+        subprocess.run([*command, *overrides], check=True, env=env)
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as handle:
+            subprocess.run(
+                [*command, *overrides], check=True, env=env, stdout=handle, stderr=subprocess.STDOUT
+            )
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -174,18 +191,67 @@ def verify(zoo: Path = ZOO) -> list[str]:
     return problems
 
 
-def reproduce(zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = ()) -> int:
-    """Evaluate every entry into ``out/<name>`` and compare them all: docs/study_benchmark.{csv,md,png}
-    (compare's other tables go to ``<out>_tables/``). ``overrides`` go to every evaluation."""
+def evaluation_size(entry: Mapping[str, Any]) -> int:
+    """How long an entry's evaluation runs, roughly: digits per cell times the contrasts (and saccade
+    counts) its grid records; 0 for a 28x28 net. The longest go first."""
+    grid = entry.get("grid") or {}
+    per_count = list(grid.values()) if grid and isinstance(next(iter(grid.values())), dict) else [grid]
+    return int(entry.get("digits_per_cell") or 0) * sum(len(counts) for counts in per_count)
+
+
+def largest_difference(recorded: Any, found: Any) -> float:
+    """The largest absolute difference between two of :func:`measured`'s nested number maps (inf when
+    they hold different keys)."""
+    if isinstance(recorded, Mapping) and isinstance(found, Mapping):
+        if set(recorded) != set(found):
+            return math.inf
+        return max((largest_difference(recorded[k], found[k]) for k in recorded), default=0.0)
+    return abs(float(recorded) - float(found))
+
+
+def reproduce(
+    zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = (), jobs: int | None = None
+) -> int:
+    """Evaluate every entry into ``out/<name>`` (its output in ``out/<name>.log``), ``jobs`` at a time
+    with the cores shared among them (None = one per core, one thread each), check each against what
+    its manifest entry recorded, and compare them all: docs/study_benchmark.{csv,md,png} (compare's
+    other tables go to ``<out>_tables/``). ``overrides`` go to every evaluation. An evaluation that
+    fails stops only itself; the status is 1 when one failed or measured other numbers than its entry
+    (beyond ``REPRODUCED_WITHIN``), after the benchmark of the others is written."""
     from stn_fovea.compare import main as compare
 
-    for entry in read_manifest(zoo):
-        evaluate_file(zoo / entry["file"], out / entry["name"], overrides)
+    entries = sorted(read_manifest(zoo), key=evaluation_size, reverse=True)
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(jobs or cores, len(entries) or 1))
+
+    def one(entry: Mapping[str, Any]) -> str:
+        name = entry["name"]
+        try:
+            metrics = evaluate_file(
+                zoo / entry["file"], out / name, overrides, out / f"{name}.log", max(1, cores // jobs)
+            )
+        except (subprocess.CalledProcessError, OSError, ValueError) as error:
+            return f"FAILED {name}: {error} (its output: {out / f'{name}.log'})"
+        found = measured(metrics)
+        key = "grid" if "grid" in found else "protocols"
+        difference = largest_difference(entry.get(key, {}), found[key])
+        if overrides:  # another protocol than the entry's: nothing to check it against
+            return f"{name}: measured with {' '.join(overrides)}"
+        if difference > REPRODUCED_WITHIN:
+            return f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)}"
+        return f"{name}: its {key} reproduced (largest difference {difference:.4f})"
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(jobs) as pool:
+        reports = list(pool.map(one, entries))
+    minutes = (time.monotonic() - started) / 60
+    print(*reports, sep="\n")
+    print(f"{len(entries)} zoo entries evaluated in {minutes:.1f} min, {jobs} at a time on {cores} cores")
     tables = out.parent / f"{out.name}_tables"  # compare's other tables stay out of the docs site
     status = compare([str(out), "--out", str(tables), "--name", "study_benchmark"])
     for suffix in (".csv", ".md", ".png"):
         shutil.copyfile(tables / f"study_benchmark{suffix}", docs / f"study_benchmark{suffix}")
-    return status
+    return 1 if status or any(r.startswith(("FAILED", "DIFFERS")) for r in reports) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     again = commands.add_parser("reproduce", help="evaluate every entry, then the study's benchmark")
     again.add_argument("--out", type=Path, default=Path("outputs/reproduce"))
     again.add_argument("--docs", type=Path, default=Path("docs"))
+    again.add_argument("--jobs", type=int, help="evaluations at a time (default: one per core)")
     args = parser.parse_args(argv)
     if args.action == "add":
         entry = add(
@@ -221,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         problems = verify(args.zoo)
         print("\n".join(problems) or f"{len(read_manifest(args.zoo))} zoo files match their hashes")
         return 1 if problems else 0
-    return reproduce(args.zoo, args.out, args.docs)
+    return reproduce(args.zoo, args.out, args.docs, jobs=args.jobs)
 
 
 if __name__ == "__main__":

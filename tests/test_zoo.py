@@ -17,7 +17,7 @@ from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
 from stn_fovea.train import train
-from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, reproduce, verify
+from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, reproduce, verify, write_manifest
 
 SHIPPED = read_manifest(ROOT / "zoo")
 
@@ -108,15 +108,16 @@ def test_every_shipped_model_matches_its_hash_and_measures_its_recorded_mean(ent
         assert low <= mean <= high, (key, measured[key], mean)
 
 
-def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tiny_run, tmp_path):
-    """`make reproduce` evaluates every entry and draws docs/study_benchmark.*; compare's other tables
-    (protocols.md, runs.csv) stay out of the docs site, whose nav lists every page (tests/test_docs.py)."""
+def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tiny_run, tmp_path, capsys):
+    """`make reproduce` evaluates every entry, two at a time, checks each against its manifest entry
+    and draws docs/study_benchmark.*; compare's other tables (protocols.md, runs.csv) stay out of the
+    docs site, whose nav lists every page (tests/test_docs.py). An entry whose file fails to evaluate,
+    or whose numbers are not those recorded, makes the status 1 without stopping the others."""
     zoo, docs = tmp_path / "zoo", tmp_path / "docs"
     docs.mkdir()
-    add(
-        "tiny", tiny_run, "...", "here", 1, zoo=zoo, measured_by=tiny_run.parents[1] / "eval" / "metrics.json"
-    )
-    assert reproduce(zoo, tmp_path / "out", docs) == 0
+    run_eval = tiny_run.parents[1] / "eval" / "metrics.json"
+    add("tiny", tiny_run, "...", "here", 1, zoo=zoo, measured_by=run_eval)
+    assert reproduce(zoo, tmp_path / "out", docs, jobs=2) == 0
     assert sorted(path.name for path in docs.iterdir()) == [
         "study_benchmark.csv",
         "study_benchmark.md",
@@ -124,6 +125,16 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     ]
     assert (tmp_path / "out" / "tiny" / "metrics.json").is_file()
     assert "polo_atn" in (docs / "study_benchmark.md").read_text()
+    assert "tiny: its grid reproduced (largest difference 0.0000)" in capsys.readouterr().out
+
+    entries = read_manifest(zoo)
+    off = {**entries[0], "name": "tiny_off", "grid": {c: m + 0.05 for c, m in entries[0]["grid"].items()}}
+    write_manifest([*entries, off, {**entries[0], "name": "broken", "file": "missing.ckpt"}], zoo)
+    assert reproduce(zoo, tmp_path / "out", docs, jobs=2) == 1
+    printed = capsys.readouterr().out
+    assert "tiny: its grid reproduced" in printed and "DIFFERS tiny_off: grid" in printed
+    assert "FAILED broken" in printed and "missing.ckpt" in (tmp_path / "out" / "broken.log").read_text()
+    assert (docs / "study_benchmark.md").is_file()
 
 
 def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_says_so(tmp_path):
