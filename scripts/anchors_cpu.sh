@@ -4,11 +4,14 @@
 # (POLO-ATN, ATN, our peripheral ATN) run to their end. Each finished run is shipped into zoo/ (its
 # weights and its manifest entry), so `make reproduce` rebuilds the benchmark from it.
 #
-#   bash scripts/anchors_cpu.sh ww          # What/Where: seed 1's contrasts, the reference-map net, seeds 2-3
-#   bash scripts/anchors_cpu.sh stn         # ATN, POLO-ATN seeds, the peripheral ATN on 110 epochs
+#   bash scripts/anchors_cpu.sh ww          # What/Where: seed 1's contrasts, the reference-map net,
+#                                           #   seeds 2-3; then the STN runs the other queue has not taken
+#   bash scripts/anchors_cpu.sh stn         # ATN, then POLO-ATN seeds, the peripheral ATN on 110 epochs
 #   bash scripts/anchors_cpu.sh park        # before a session ends: runs in progress -> zoo/runs/
 #
-# One queue per core (OMP_NUM_THREADS=1 each). A run already in the manifest is skipped; a run in
+# One queue per core (OMP_NUM_THREADS=1 each). A run already in the manifest is skipped, and so is one
+# another queue is running (a lock, $RUNS/<name>.lock, held by the queue and its training): the two
+# queues share the STN runs, so neither core idles while the other runs the 14 h ATN. A run in
 # progress resumes from its last.ckpt, also on a new machine: `park` keeps each unfinished run's
 # last.ckpt, TensorBoard events and config under zoo/runs/<name> (commit them), and the queues bring
 # them back into $RUNS before they go on.
@@ -36,6 +39,11 @@ run() {  # run NAME SHIP_ARGS... -- TRAIN_ARGS...: train (or resume), then ship 
   while [[ $1 != -- ]]; do ship+=("$1"); shift; done
   shift
   if shipped "$name"; then echo "shipped: $name"; return; fi
+  mkdir -p "$RUNS"
+  local lock
+  exec {lock}>"$RUNS/$name.lock"  # released when this queue, and the training it starts, end
+  if ! flock -n "$lock"; then echo "taken by another queue: $name"; exec {lock}>&-; return; fi
+  if shipped "$name"; then echo "shipped: $name"; exec {lock}>&-; return; fi  # while we waited
   restore "$name"
   local dir=$RUNS/$name
   if [[ ! -f $dir/eval/metrics.json ]]; then
@@ -49,6 +57,14 @@ run() {  # run NAME SHIP_ARGS... -- TRAIN_ARGS...: train (or resume), then ship 
   "$PY" -m stn_fovea.zoo add "$name" "$dir/checkpoints/last.ckpt" "${ship[@]}" --machine "$MACHINE" \
     --threads "$OMP_NUM_THREADS" --command "python -m stn_fovea.train $*"
   rm -rf "zoo/runs/$name"
+  exec {lock}>&-
+}
+
+stn_runs() {  # POLO-ATN seeds and our peripheral ATN, on the reference schedule
+  for seed in $POLO_SEEDS; do
+    run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
+  done
+  run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
 }
 
 WHAT=(model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=zoo/what28_robust_shift_map.npy)
@@ -66,14 +82,12 @@ case ${1:-} in
           model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=reference
       fi
     done
+    stn_runs
     ;;
   stn)
     # ATN first: at about 14 h on one thread it is the longest run, resumed across sessions
     run atn_reference_s1 -- experiment=atn_reference seed=1
-    for seed in $POLO_SEEDS; do
-      run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
-    done
-    run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
+    stn_runs
     ;;
   park)
     for dir in "$RUNS"/*/; do

@@ -22,8 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,20 @@ def write_manifest(entries: Sequence[Mapping[str, Any]], zoo: Path = ZOO) -> Non
     header = "# The shipped nets: python -m stn_fovea.zoo verify | reproduce (stn_fovea/zoo.py)\n"
     body = yaml.safe_dump({"models": [dict(e) for e in entries]}, sort_keys=False, width=110)
     (zoo / MANIFEST).write_text(header + body)
+
+
+@contextmanager
+def manifest_lock(zoo: Path) -> Iterator[None]:
+    """Hold ``zoo/.manifest.lock`` (an advisory lock, where the system has them) while the manifest is
+    read and written again."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): one shipping process at a time
+        yield
+        return
+    with (zoo / ".manifest.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def measured(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,8 +189,9 @@ def add(
         if half or Path(str(metrics.get("checkpoint"))).resolve() != checkpoint_path.resolve():
             raise ValueError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
         entry.update(measured(metrics))
-    entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
-    write_manifest(entries, zoo)
+    with manifest_lock(zoo):  # two queues may ship at once: neither entry is lost
+        entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
+        write_manifest(entries, zoo)
     return entry
 
 

@@ -4,6 +4,7 @@ machine, and `park` keeping only the runs still in progress."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,19 +70,32 @@ def trained(calls: list[list[str]]) -> list[str]:
 
 
 def test_what_where_queue_runs_seed_one_then_the_reference_map_net_then_the_other_seeds(project):
-    calls = queue(project, "ww", WW_SEEDS="1 2", CONTRASTS="0.7 0.5")
+    calls = queue(project, "ww", WW_SEEDS="1 2", CONTRASTS="0.7 0.5", POLO_SEEDS="1")
     assert trained(calls) == [  # c=0.7 seed 1 is already in the manifest: not trained again
         "what_where_c05_s1",
         "what_where_c05_s1_reference_map",
         "what_where_c07_s2",
         "what_where_c05_s2",
+        "polo_atn_reference_s1",  # then the STN runs, beside the other queue's ATN
+        "peripheral_atn_reference_s1",
     ]
     reference_map = [c for c in calls if c[1] == "stn_fovea.train" and "model.accuracy_map=reference" in c]
     assert len(reference_map) == 1 and "data.contrast=0.5" in reference_map[0]
     as_trained = [c for c in calls if c[1] == "stn_fovea.evaluate"]
     assert len(as_trained) == 4 and all("+model.net.reencode_as_trained=true" in c for c in as_trained)
     shipped = [c for c in calls if c[1] == "stn_fovea.zoo"]
-    assert [c[3] for c in shipped] == trained(calls) and all("--half" in c for c in shipped)
+    assert [c[3] for c in shipped] == trained(calls)
+    assert ["--half" in c for c in shipped] == [True] * 4 + [False] * 2
+
+
+def test_a_run_another_queue_holds_is_left_to_it(project):
+    runs = project / "outputs" / "anchors"
+    runs.mkdir(parents=True)
+    with (runs / "polo_atn_reference_s1.lock").open("w") as held:  # the other queue's POLO-ATN seed 1
+        fcntl.flock(held, fcntl.LOCK_EX)
+        calls = queue(project, "stn", POLO_SEEDS="1 2")
+    assert trained(calls) == ["atn_reference_s1", "polo_atn_reference_s2", "peripheral_atn_reference_s1"]
+    assert trained(queue(project, "stn", POLO_SEEDS="1 2"))[-1] == "polo_atn_reference_s1"  # released
 
 
 def test_a_parked_run_is_restored_and_resumed_and_its_park_removed_once_shipped(project):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
 from stn_fovea.train import train
-from stn_fovea.zoo import HALF_ABOVE, add, read_manifest, reproduce, verify, write_manifest
+from stn_fovea.zoo import HALF_ABOVE, add, manifest_lock, read_manifest, reproduce, verify, write_manifest
 
 SHIPPED = read_manifest(ROOT / "zoo")
 
@@ -187,3 +189,21 @@ def test_the_readme_anchors_table_restates_the_study_benchmark():
         if cell and cell not in benchmark[contrast]
     ]
     assert stale == [] and sum(1 for c in contrasts for cell in readme[c] if "±" in cell) >= 10
+
+
+def test_the_manifest_lock_keeps_a_second_shipper_waiting(tmp_path):
+    """Two queues shipping at once read and write the manifest one after the other (each adds its
+    entry to what the other wrote)."""
+    order: list[str] = []
+
+    def second() -> None:
+        with manifest_lock(tmp_path):
+            order.append("second")
+
+    with manifest_lock(tmp_path):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        order.append("first")
+    waiting.join(timeout=10)
+    assert order == ["first", "second"]
