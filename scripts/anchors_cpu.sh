@@ -78,8 +78,8 @@ case ${1:-} in
       # after seed 1, targets from the reference's published What map: the Where pathway apart from
       # our What (it says whether our What explains the gap to the paper, before more seeds repeat it)
       if [[ $seed == "${WW_SEEDS%% *}" ]]; then
-        run what_where_c05_s1_reference_map --half -- model=what_where data.contrast=0.5 seed=1 \
-          model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=reference
+        run what_where_c05_s1_reference_map --half -- experiment=what_where_reference_map \
+          data.contrast=0.5 seed=1
       fi
     done
     stn_runs

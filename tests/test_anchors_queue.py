@@ -79,7 +79,9 @@ def test_what_where_queue_runs_seed_one_then_the_reference_map_net_then_the_othe
         "polo_atn_reference_s1",  # then the STN runs, beside the other queue's ATN
         "peripheral_atn_reference_s1",
     ]
-    reference_map = [c for c in calls if c[1] == "stn_fovea.train" and "model.accuracy_map=reference" in c]
+    reference_map = [
+        c for c in calls if c[1] == "stn_fovea.train" and "experiment=what_where_reference_map" in c
+    ]
     assert len(reference_map) == 1 and "data.contrast=0.5" in reference_map[0]
     as_trained = [c for c in calls if c[1] == "stn_fovea.evaluate"]
     assert len(as_trained) == 4 and all("+model.net.reencode_as_trained=true" in c for c in as_trained)

@@ -92,9 +92,11 @@ def trimmed_sweep(args: list[str]) -> tuple[list[str], list[list[str]]]:
     return run, jobs
 
 
-def tiny_model(args: list[str]) -> list[str]:
-    """Tiny sizes for the command's model: What/Where with a 12-filter retina instead of 2880."""
-    return list(SMALL_RETINA) if "model=what_where" in args else []
+def tiny_model(compose_train, args: list[str]) -> list[str]:
+    """Tiny sizes for the command's model: What/Where (named, or brought by an experiment) with a
+    12-filter retina instead of 2880."""
+    composed = compose_train(*[a for a in args if a != "-m" and "," not in a]).model.get("_target_", "")
+    return list(SMALL_RETINA) if "model=what_where" in args or "what_where" in str(composed) else []
 
 
 def tiny_evaluators(compose_train, args: list[str]) -> list[str]:
@@ -152,7 +154,7 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
                 "stn_fovea.train",
                 *args,
                 *TINY_TRAIN,
-                *tiny_model(args),
+                *tiny_model(compose_train, args),
                 *extra,
                 where,
                 f"paths.cache_dir={CACHE}",
@@ -167,7 +169,9 @@ def test_readme_command_runs(command, compose_train, checkpoints, tmp_path, monk
         jobs = [path for path in tmp_path.iterdir() if (path / "checkpoints" / "last.ckpt").is_file()]
         assert len(jobs) > 1 if sweep else jobs == [tmp_path / "run"]  # every job of a sweep ran
     elif entry == "train":
-        cfg = compose_train(*args, *TINY_TRAIN, *tiny_model(args), *tiny_evaluators(compose_train, args))
+        cfg = compose_train(
+            *args, *TINY_TRAIN, *tiny_model(compose_train, args), *tiny_evaluators(compose_train, args)
+        )
         metrics = train(cfg)
         assert metrics["test"] and (Path(cfg.paths.output_dir) / "config_resolved.yaml").is_file()
     elif entry == "evaluate":
