@@ -158,6 +158,9 @@ def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_sa
     assert code_commit(tmp_path) == head
     (tmp_path / "stn_fovea" / "model.py").write_text("width = 2\n")
     assert code_commit(tmp_path) == f"{head}+uncommitted"
+    subprocess.run([*git, "checkout", "-q", "--", "."], check=True)
+    (tmp_path / "stn_fovea" / "new_model.py").write_text("depth = 1\n")  # a new file the run may use
+    assert code_commit(tmp_path) == f"{head}+uncommitted"
 
 
 def table_columns(markdown: str, first_header_cell: str) -> dict[str, list[str]]:

@@ -19,7 +19,8 @@ TRACKED = ("stn_fovea", "conf")  # what a training's numbers depend on
 
 def code_commit(source: Path = SOURCE) -> str | None:
     """The commit of the checkout stn_fovea runs from, with ``+uncommitted`` when its code or configs
-    differ from that commit; None outside a git checkout (an installed package)."""
+    differ from that commit (a changed or a new file); None outside a git checkout (an installed
+    package)."""
 
     def git(*arguments: str) -> str | None:
         try:
@@ -31,7 +32,7 @@ def code_commit(source: Path = SOURCE) -> str | None:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return None
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", *TRACKED)
+    changed = git("status", "--porcelain", "--", *TRACKED)  # a new, uncommitted config file counts
     return f"{commit}+uncommitted" if changed else commit
 
 
