@@ -24,6 +24,7 @@ POLO_SEEDS=${POLO_SEEDS:-1 2 3}
 CONTRASTS=${CONTRASTS:-0.7 0.5 0.3}
 MACHINE=${MACHINE:-"the project's CPU machine: 2 cores, 24 GiB, no GPU"}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+command -v flock > /dev/null || { echo "anchors_cpu.sh needs flock (util-linux)" >&2; exit 1; }
 
 shipped() { grep -q "^- name: $1\$" zoo/manifest.yaml 2>/dev/null; }
 
@@ -41,9 +42,11 @@ run() {  # run NAME SHIP_ARGS... -- TRAIN_ARGS...: train (or resume), then ship 
   if shipped "$name"; then echo "shipped: $name"; return; fi
   mkdir -p "$RUNS"
   local lock
-  exec {lock}>"$RUNS/$name.lock"  # released when this queue, and the training it starts, end
+  # held until the run is shipped (or this queue and the training it started have both ended)
+  exec {lock}>"$RUNS/$name.lock"
   if ! flock -n "$lock"; then echo "taken by another queue: $name"; exec {lock}>&-; return; fi
-  if shipped "$name"; then echo "shipped: $name"; exec {lock}>&-; return; fi  # while we waited
+  # shipped by the other queue between the check above and the lock
+  if shipped "$name"; then echo "shipped: $name"; exec {lock}>&-; return; fi
   restore "$name"
   local dir=$RUNS/$name
   if [[ ! -f $dir/eval/metrics.json ]]; then
@@ -67,41 +70,47 @@ stn_runs() {  # POLO-ATN seeds and our peripheral ATN, on the reference schedule
   run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
 }
 
+usage() { awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; }
+
 WHAT=(model.what_ckpt=zoo/what28_robust.ckpt model.accuracy_map=zoo/what28_robust_shift_map.npy)
-case ${1:-} in
-  ww)
-    for seed in $WW_SEEDS; do
-      for contrast in $CONTRASTS; do
-        run "what_where_c${contrast/./}_s$seed" --half -- model=what_where data.contrast="$contrast" \
-          seed="$seed" "${WHAT[@]}"
+main() {  # a function, read whole before it runs: the script may be edited while a queue runs
+  case ${1:-} in
+    ww)
+      for seed in $WW_SEEDS; do
+        for contrast in $CONTRASTS; do
+          run "what_where_c${contrast/./}_s$seed" --half -- model=what_where data.contrast="$contrast" \
+            seed="$seed" "${WHAT[@]}"
+        done
+        # after seed 1, targets from the reference's published What map: the Where pathway apart from
+        # our What (it says whether our What explains the gap to the paper, before more seeds repeat it)
+        if [[ $seed == "${WW_SEEDS%% *}" ]]; then
+          run what_where_c05_s1_reference_map --half -- experiment=what_where_reference_map \
+            data.contrast=0.5 seed=1
+        fi
       done
-      # after seed 1, targets from the reference's published What map: the Where pathway apart from
-      # our What (it says whether our What explains the gap to the paper, before more seeds repeat it)
-      if [[ $seed == "${WW_SEEDS%% *}" ]]; then
-        run what_where_c05_s1_reference_map --half -- experiment=what_where_reference_map \
-          data.contrast=0.5 seed=1
-      fi
-    done
-    stn_runs
-    ;;
-  stn)
-    # ATN first: at about 14 h on one thread it is the longest run, resumed across sessions
-    run atn_reference_s1 -- experiment=atn_reference seed=1
-    stn_runs
-    ;;
-  park)
-    for dir in "$RUNS"/*/; do
-      name=$(basename "$dir")
-      [[ -f $dir/checkpoints/last.ckpt && ! -f $dir/eval/metrics.json ]] || continue
-      shipped "$name" && continue
-      rm -rf "zoo/runs/$name" && mkdir -p "zoo/runs/$name/checkpoints"
-      cp "$dir/checkpoints/last.ckpt" "zoo/runs/$name/checkpoints/"
-      cp -r "$dir/tensorboard" "$dir/config_resolved.yaml" "zoo/runs/$name/"
-      echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1)); commit it"
-    done
-    ;;
-  *)
-    sed -n 2,14p "$0"
-    exit 2
-    ;;
-esac
+      stn_runs
+      ;;
+    stn)
+      # ATN first: at about 14 h on one thread it is the longest run, resumed across sessions
+      run atn_reference_s1 -- experiment=atn_reference seed=1
+      stn_runs
+      ;;
+    park)
+      for dir in "$RUNS"/*/; do
+        name=$(basename "$dir")
+        [[ -f $dir/checkpoints/last.ckpt && ! -f $dir/eval/metrics.json ]] || continue
+        shipped "$name" && continue
+        rm -rf "zoo/runs/$name" && mkdir -p "zoo/runs/$name/checkpoints"
+        cp "$dir/checkpoints/last.ckpt" "zoo/runs/$name/checkpoints/"
+        cp -r "$dir/tensorboard" "$dir/config_resolved.yaml" "zoo/runs/$name/"
+        echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1)); commit it"
+      done
+      ;;
+    *)
+      usage
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"; exit

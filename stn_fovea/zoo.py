@@ -30,12 +30,14 @@ from typing import Any
 
 import torch
 import yaml
+from omegaconf import OmegaConf
 
-from stn_fovea.callbacks.run_config import CHECKPOINT_KEY
+from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, UNRECORDED
 from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.checkpoint_names import weights_of
 
 ZOO = Path("zoo")
+CONF = Path(__file__).resolve().parents[1] / "conf"
 MANIFEST = "manifest.yaml"
 KEPT = (CHECKPOINT_KEY, "state_dict", "epoch", "global_step")  # what a zoo file keeps of a checkpoint
 # float16 storage for tensors this large (What/Where's Where net: 4.1 M parameters, 16.5 MB in float32),
@@ -74,9 +76,12 @@ def read_manifest(zoo: Path = ZOO) -> list[dict[str, Any]]:
 
 
 def write_manifest(entries: Sequence[Mapping[str, Any]], zoo: Path = ZOO) -> None:
+    """Write the manifest whole (a temporary file renamed): a reader never sees half of it."""
     header = "# The shipped nets: python -m stn_fovea.zoo verify | reproduce (stn_fovea/zoo.py)\n"
     body = yaml.safe_dump({"models": [dict(e) for e in entries]}, sort_keys=False, width=110)
-    (zoo / MANIFEST).write_text(header + body)
+    partial = zoo / f"{MANIFEST}.{os.getpid()}.tmp"
+    partial.write_text(header + body)
+    partial.replace(zoo / MANIFEST)
 
 
 @contextmanager
@@ -131,9 +136,9 @@ def evaluate_file(
 
 def training_commits(checkpoint: Mapping[str, Any]) -> str:
     """The commits that trained a checkpoint, in order (a run resumed on newer code lists each), as
-    recorded by its training; checkpoints from before that record say so."""
-    commits = checkpoint.get(CHECKPOINT_KEY, {}).get("commits") or []
-    return ", ".join(commits) if commits else "not recorded (trained before stn_fovea recorded commits)"
+    its training recorded them ("unrecorded" for attempts from before runs recorded them)."""
+    commits = checkpoint.get(CHECKPOINT_KEY, {}).get("commits") or [UNRECORDED]
+    return ", ".join(commits)
 
 
 def add(
@@ -225,49 +230,65 @@ def largest_difference(recorded: Any, found: Any) -> float:
     return abs(float(recorded) - float(found))
 
 
+def mnist_root() -> Path:
+    """Where the evaluations read MNIST: conf/paths' ``data_dir`` ($STN_FOVEA_DATA, else ./data)."""
+    paths = OmegaConf.load(CONF / "paths" / "default.yaml")
+    del paths["output_dir"]  # Hydra's, not needed here
+    return Path(str(OmegaConf.create({"paths": paths}).paths.data_dir))
+
+
 def reproduce(
     zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = (), jobs: int | None = None
 ) -> int:
     """Evaluate every entry into ``out/<name>`` (its output in ``out/<name>.log``), ``jobs`` at a time
     with the cores shared among them (None = one per core, one thread each), check each against what
-    its manifest entry recorded, and compare them all: docs/study_benchmark.{csv,md,png} (compare's
-    other tables go to ``<out>_tables/``). ``overrides`` go to every evaluation. An evaluation that
-    fails stops only itself; the status is 1 when one failed or measured other numbers than its entry
-    (beyond ``REPRODUCED_WITHIN``), after the benchmark of the others is written."""
+    its manifest entry recorded, and compare the evaluations that succeeded:
+    docs/study_benchmark.{csv,md,png} (compare's other tables go to ``<out>_tables/``). ``overrides``
+    go to every evaluation. An evaluation that fails stops only itself; the status is 1 when one failed
+    or measured other numbers than its entry (beyond ``REPRODUCED_WITHIN``)."""
     from stn_fovea.compare import main as compare
+    from stn_fovea.data.mnist import load_mnist
 
     entries = sorted(read_manifest(zoo), key=evaluation_size, reverse=True)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     jobs = max(1, min(jobs or cores, len(entries) or 1))
+    for train in (True, False):  # downloaded here once, not by every evaluation at the same time
+        load_mnist(mnist_root(), train=train)
 
-    def one(entry: Mapping[str, Any]) -> str:
-        name = entry["name"]
+    def one(entry: Mapping[str, Any]) -> tuple[str, Path | None]:
+        name = str(entry.get("name"))
+        shutil.rmtree(out / name, ignore_errors=True)  # an earlier evaluation never stands in for this one
         try:
             metrics = evaluate_file(
                 zoo / entry["file"], out / name, overrides, out / f"{name}.log", max(1, cores // jobs)
             )
-        except (subprocess.CalledProcessError, OSError, ValueError) as error:
-            return f"FAILED {name}: {error} (its output: {out / f'{name}.log'})"
-        found = measured(metrics)
-        key = "grid" if "grid" in found else "protocols"
-        difference = largest_difference(entry.get(key, {}), found[key])
+            found = measured(metrics)
+            key = "grid" if "grid" in found else "protocols"
+            difference = largest_difference(entry.get(key, {}), found[key])
+        except Exception as error:  # noqa: BLE001 -- one entry's failure, whatever it is, stops only it
+            return f"FAILED {name}: {error!r} (its output: {out / f'{name}.log'})", None
         if overrides:  # another protocol than the entry's: nothing to check it against
-            return f"{name}: measured with {' '.join(overrides)}"
+            return f"{name}: measured with {' '.join(overrides)}", out / name
         if difference > REPRODUCED_WITHIN:
-            return f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)}"
-        return f"{name}: its {key} reproduced (largest difference {difference:.4f})"
+            return f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)}", out / name
+        return f"{name}: its {key} reproduced (largest difference {difference:.4f})", out / name
 
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        reports = list(pool.map(one, entries))
+        results = list(pool.map(one, entries))
     minutes = (time.monotonic() - started) / 60
-    print(*reports, sep="\n")
+    print(*(report for report, _ in results), sep="\n")
     print(f"{len(entries)} zoo entries evaluated in {minutes:.1f} min, {jobs} at a time on {cores} cores")
+    evaluated = [str(path) for _, path in results if path is not None]
+    if not evaluated:
+        print("no entry was evaluated: the benchmark is left as it was", file=sys.stderr)
+        return 1
     tables = out.parent / f"{out.name}_tables"  # compare's other tables stay out of the docs site
-    status = compare([str(out), "--out", str(tables), "--name", "study_benchmark"])
+    status = compare([*evaluated, "--out", str(tables), "--name", "study_benchmark"])
     for suffix in (".csv", ".md", ".png"):
         shutil.copyfile(tables / f"study_benchmark{suffix}", docs / f"study_benchmark{suffix}")
-    return 1 if status or any(r.startswith(("FAILED", "DIFFERS")) for r in reports) else 0
+    failed = any(report.startswith(("FAILED", "DIFFERS")) for report, _ in results)
+    return 1 if status or failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

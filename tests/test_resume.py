@@ -10,6 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import stn_fovea.train
 from conftest import ROOT, TINY_RUN, data_root
 from stn_fovea.checkpoint import read_checkpoint, resume_path, run_dir_of
 from stn_fovea.errors import CheckpointError
@@ -82,6 +83,25 @@ def test_the_training_time_adds_up_over_the_attempts_of_a_resumed_run(compose_tr
     del state["callbacks"]["Timer"]  # a checkpoint from before runs recorded their time: no total
     torch.save(state, last)
     assert "train_seconds" not in train(compose_train(*SHORT, "trainer.max_epochs=3", output="run"))
+
+
+def test_a_resumed_run_lists_the_commit_of_each_attempt(compose_train, monkeypatch):
+    """Each attempt adds the commit of its code to the checkpoint (once, however many checkpoints it
+    loads); a checkpoint from before runs recorded theirs counts as "unrecorded"."""
+    last = Path(compose_train(*SHORT, output="run").paths.output_dir) / "checkpoints" / "last.ckpt"
+
+    def attempt(commit: str, epochs: int) -> list[str]:
+        monkeypatch.setattr(stn_fovea.train, "code_commit", lambda: commit)
+        train(compose_train(*SHORT, f"trainer.max_epochs={epochs}", output="run"))
+        return torch.load(last, weights_only=False)["stn_fovea"]["commits"]
+
+    assert attempt("a" * 40, 1) == ["a" * 40]
+    assert attempt("b" * 40, 2) == ["a" * 40, "b" * 40]
+    assert attempt("b" * 40, 3) == ["a" * 40, "b" * 40]  # the same code again
+    state = torch.load(last, weights_only=False)
+    del state["stn_fovea"]["commits"]  # saved before runs recorded their commits
+    torch.save(state, last)
+    assert attempt("c" * 40, 4) == ["unrecorded", "c" * 40]
 
 
 def test_a_checkpoint_of_another_run_is_refused(compose_train):

@@ -4,9 +4,9 @@ every shipped net against what its manifest entry says it measures."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import ROOT, TINY_RUN_128, compose_config
-from stn_fovea.callbacks.run_config import StoreRunConfig, code_commit
+from stn_fovea.callbacks.run_config import code_commit
 from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
@@ -131,22 +131,20 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
 
     entries = read_manifest(zoo)
     off = {**entries[0], "name": "tiny_off", "grid": {c: m + 0.05 for c, m in entries[0]["grid"].items()}}
-    write_manifest([*entries, off, {**entries[0], "name": "broken", "file": "missing.ckpt"}], zoo)
+    broken = {**entries[0], "name": "broken", "file": "missing.ckpt"}
+    write_manifest([*entries, off, broken, {"name": "no_file"}], zoo)
+    shutil.copytree(tmp_path / "out" / "tiny", tmp_path / "out" / "broken")  # an earlier evaluation's
     assert reproduce(zoo, tmp_path / "out", docs, jobs=2) == 1
     printed = capsys.readouterr().out
     assert "tiny: its grid reproduced" in printed and "DIFFERS tiny_off: grid" in printed
     assert "FAILED broken" in printed and "missing.ckpt" in (tmp_path / "out" / "broken.log").read_text()
-    assert (docs / "study_benchmark.md").is_file()
+    assert "FAILED no_file: KeyError('file')" in printed
+    assert not (tmp_path / "out" / "broken" / "metrics.json").exists()  # not in the benchmark
+    benchmark = (docs / "study_benchmark.csv").read_text()
+    assert "out/tiny" in benchmark and "out/broken" not in benchmark
 
 
-def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_says_so(tmp_path):
-    first = StoreRunConfig({}, "a" * 40)
-    checkpoint: dict = {}
-    first.on_save_checkpoint(None, None, checkpoint)  # type: ignore[arg-type]
-    resumed, again = StoreRunConfig({}, "b" * 40), StoreRunConfig({}, "a" * 40)
-    for callback in (resumed, again):
-        callback.on_load_checkpoint(None, None, checkpoint)  # type: ignore[arg-type]
-    assert resumed.commits == ["a" * 40, "b" * 40] and again.commits == ["a" * 40]
+def test_the_code_commit_names_a_changed_or_added_file_and_only_its_own_checkout(tmp_path):
     assert code_commit(tmp_path) is None  # not a git checkout
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
     (tmp_path / "stn_fovea").mkdir()
@@ -156,6 +154,7 @@ def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_sa
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     (tmp_path / "notes.txt").write_text("not code")  # untracked, outside the code: still that commit
     assert code_commit(tmp_path) == head
+    assert code_commit(tmp_path / "stn_fovea") is None  # inside a checkout that is not its own
     (tmp_path / "stn_fovea" / "model.py").write_text("width = 2\n")
     assert code_commit(tmp_path) == f"{head}+uncommitted"
     subprocess.run([*git, "checkout", "-q", "--", "."], check=True)
@@ -163,35 +162,51 @@ def test_a_resumed_run_records_each_commit_that_trained_it_and_a_changed_tree_sa
     assert code_commit(tmp_path) == f"{head}+uncommitted"
 
 
-def table_columns(markdown: str, first_header_cell: str) -> dict[str, list[str]]:
-    """The cells of the markdown table whose header starts with ``| first_header_cell |``, by column."""
+def table_rows(markdown: str, first_header_cell: str) -> list[dict[str, str]]:
+    """The rows of the markdown table whose header starts with ``| first_header_cell |``, each a dict
+    from the header's cells to the row's."""
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header_cell} |"))
     header = [cell.strip() for cell in lines[start].strip("|").split("|")]
-    columns: dict[str, list[str]] = {name: [] for name in header}
+    rows = []
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
-        for name, cell in zip(header, line.strip("|").split("|"), strict=True):
-            columns[name].append(cell.strip())
-    return columns
+        rows.append(dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+# the README's anchors rows (by how their name starts) and the benchmark's rows they restate; the
+# published row under each is the "(reference)" row under the benchmark's
+README_ANCHORS = {
+    "POLO-ATN, `polo_atn_reference`": "polo_atn_reference (final)",
+    "What/Where, 0 saccades": "what_where (final) (0 sacc.)",
+    "What/Where, 1 saccade": "what_where (final) (1 sacc.)",
+    "What/Where, 5 saccades": "what_where (final) (5 sacc.)",
+}
 
 
 def test_the_readme_anchors_table_restates_the_study_benchmark():
-    """Every number of the README's anchors table (ours ± its interval, and the published one) is in
-    the same contrast's column of docs/study_benchmark.md, which `make reproduce` writes: a benchmark
-    regenerated without the README following fails here."""
-    readme = table_columns((ROOT / "README.md").read_text(), "model (seed 1, final weights)")
-    benchmark = table_columns((ROOT / "docs" / "study_benchmark.md").read_text(), "model")
-    contrasts = [name for name in readme if name.startswith("c=")]
-    assert contrasts == ["c=0.7", "c=0.5", "c=0.3"]
-    stale = [
-        (contrast, cell)
-        for contrast in contrasts
-        for cell in readme[contrast]
-        if cell and cell not in benchmark[contrast]
-    ]
-    assert stale == [] and sum(1 for c in contrasts for cell in readme[c] if "±" in cell) >= 10
+    """Every row of the README's anchors table, ours (± its interval) and the published one under it,
+    is the benchmark's row in docs/study_benchmark.md, which `make reproduce` writes, contrast by
+    contrast: a benchmark regenerated without the README following, or a row pasted under the wrong
+    name, fails here."""
+    readme = table_rows((ROOT / "README.md").read_text(), "model (seed 1, final weights)")
+    benchmark = table_rows((ROOT / "docs" / "study_benchmark.md").read_text(), "model")
+    labels = [row["model"] for row in benchmark]
+    contrasts = ["c=0.7", "c=0.5", "c=0.3"]
+    checked = 0
+    for at, row in enumerate(readme):
+        name = row["model (seed 1, final weights)"]
+        ours = [label for start, label in README_ANCHORS.items() if name.startswith(start)]
+        if not ours or name.endswith("published"):
+            continue
+        ours_row, published_row = benchmark[labels.index(ours[0])], benchmark[labels.index(ours[0]) + 1]
+        assert published_row["model"] == "(reference)"
+        for readme_row, benchmark_row in ((row, ours_row), (readme[at + 1], published_row)):
+            assert [readme_row[c] for c in contrasts] == [benchmark_row[c] for c in contrasts], readme_row
+        checked += 1
+    assert checked == len(README_ANCHORS)
 
 
 def test_the_manifest_lock_keeps_a_second_shipper_waiting(tmp_path):
@@ -206,7 +221,8 @@ def test_the_manifest_lock_keeps_a_second_shipper_waiting(tmp_path):
     with manifest_lock(tmp_path):
         waiting = threading.Thread(target=second)
         waiting.start()
-        time.sleep(0.3)
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and order == []  # it waits for the lock
         order.append("first")
     waiting.join(timeout=10)
     assert order == ["first", "second"]

@@ -29,28 +29,36 @@ def code_commit(source: Path = SOURCE) -> str | None:
             return None
         return result.stdout.strip() if result.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
+    top = git("rev-parse", "--show-toplevel")  # stn_fovea installed inside another checkout is not one
+    commit = git("rev-parse", "HEAD") if top and Path(top).resolve() == source.resolve() else None
     if not commit:
         return None
     changed = git("status", "--porcelain", "--", *TRACKED)  # a new, uncommitted config file counts
     return f"{commit}+uncommitted" if changed else commit
 
 
+UNRECORDED = "unrecorded"  # the commits of a checkpoint saved before runs recorded them
+
+
 class StoreRunConfig(Callback):
     """Adds ``checkpoint["stn_fovea"] = {"version": ..., "config": <resolved config>, "commits": [...]}``:
-    the commits of every attempt that trained it, in order (a resumed run adds its own)."""
+    the commits of every attempt that trained it, in order (a resumed run adds its own; "unrecorded"
+    stands for the attempts of a checkpoint saved before runs recorded them)."""
 
     def __init__(self, config: Mapping[str, Any], commit: str | None = None) -> None:
         super().__init__()
         self.config = dict(config)
-        self.commits = [commit] if commit else []
+        self.commit = commit or UNRECORDED
+        self.commits = [self.commit]
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        earlier = list(checkpoint.get(CHECKPOINT_KEY, {}).get("commits", []))
-        current = [c for c in self.commits if not earlier or c != earlier[-1]]
-        self.commits = earlier + current
+        """The loaded checkpoint's commits, then this attempt's (from the checkpoint alone, so loading
+        another one, as testing the best checkpoint does, does not pile up)."""
+        stored = checkpoint.get(CHECKPOINT_KEY)
+        earlier = list(stored.get("commits") or [UNRECORDED]) if stored else []
+        self.commits = earlier + ([self.commit] if not earlier or earlier[-1] != self.commit else [])
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]

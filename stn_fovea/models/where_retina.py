@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def load_or_build_bank(spec: RetinaBankSpec, cache_dir: str | Path | None = None
     matrix = where_retina_bank(spec).reshape(-1, spec.size * spec.size).float()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
+        partial = path.with_suffix(f".{os.getpid()}.tmp")  # processes building it at once do not mix
         torch.save(matrix, partial)
         partial.replace(path)
     return matrix
