@@ -212,12 +212,13 @@ def verify(zoo: Path = ZOO) -> list[str]:
     return problems
 
 
-def evaluation_size(entry: Mapping[str, Any]) -> int:
-    """How long an entry's evaluation runs, roughly: digits per cell times the contrasts (and saccade
-    counts) its grid records; 0 for a 28x28 net. The longest go first."""
+def evaluation_size(entry: Mapping[str, Any]) -> tuple[bool, int]:
+    """How long an entry's evaluation runs, roughly, to start the longest first: a 28x28 net (no grid;
+    its 55x55 shift map reads the test digits 3,025 times: minutes), then digits per cell times the
+    contrasts (and saccade counts) of the grid."""
     grid = entry.get("grid") or {}
     per_count = list(grid.values()) if grid and isinstance(next(iter(grid.values())), dict) else [grid]
-    return int(entry.get("digits_per_cell") or 0) * sum(len(counts) for counts in per_count)
+    return not grid, int(entry.get("digits_per_cell") or 0) * sum(len(counts) for counts in per_count)
 
 
 def largest_difference(recorded: Any, found: Any) -> float:
@@ -237,15 +238,41 @@ def mnist_root() -> Path:
     return Path(str(OmegaConf.create({"paths": paths}).paths.data_dir))
 
 
+def evaluate_entry(
+    entry: Mapping[str, Any], zoo: Path, out: Path, overrides: Sequence[str], threads: int
+) -> tuple[str, Path | None]:
+    """Evaluate one entry into ``out/<name>`` (its output in ``out/<name>.log``) and say whether it
+    measured what its manifest records; with the evaluation's folder, None when it failed. A failure,
+    whatever it is, is reported, not raised: it stops only this entry."""
+    name = str(entry.get("name"))
+    started = time.monotonic()
+    shutil.rmtree(out / name, ignore_errors=True)  # an earlier evaluation never stands in for this one
+    try:
+        metrics = evaluate_file(zoo / entry["file"], out / name, overrides, out / f"{name}.log", threads)
+        found = measured(metrics)
+        key = "grid" if "grid" in found else "protocols"
+        difference = largest_difference(entry.get(key, {}), found[key])
+    except Exception as error:  # noqa: BLE001
+        return f"FAILED {name}: {error!r} (its output: {out / f'{name}.log'})", None
+    took = f"[{(time.monotonic() - started) / 60:.1f} min]"
+    if overrides:  # another protocol than the entry's: nothing to check it against
+        return f"{name}: measured with {' '.join(overrides)} {took}", out / name
+    if difference > REPRODUCED_WITHIN:
+        return (
+            f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)} {took}",
+            out / name,
+        )
+    return f"{name}: its {key} reproduced (largest difference {difference:.4f}) {took}", out / name
+
+
 def reproduce(
     zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = (), jobs: int | None = None
 ) -> int:
-    """Evaluate every entry into ``out/<name>`` (its output in ``out/<name>.log``), ``jobs`` at a time
-    with the cores shared among them (None = one per core, one thread each), check each against what
-    its manifest entry recorded, and compare the evaluations that succeeded:
-    docs/study_benchmark.{csv,md,png} (compare's other tables go to ``<out>_tables/``). ``overrides``
-    go to every evaluation. An evaluation that fails stops only itself; the status is 1 when one failed
-    or measured other numbers than its entry (beyond ``REPRODUCED_WITHIN``)."""
+    """Evaluate every entry (:func:`evaluate_entry`), ``jobs`` at a time with the cores shared among
+    them (None = one per core, one thread each), longest first, and compare the evaluations that
+    succeeded: docs/study_benchmark.{csv,md,png} (compare's other tables go to ``<out>_tables/``).
+    ``overrides`` go to every evaluation. The status is 1 when an entry failed or measured other
+    numbers than its manifest records (beyond ``REPRODUCED_WITHIN``)."""
     from stn_fovea.compare import main as compare
     from stn_fovea.data.mnist import load_mnist
 
@@ -254,28 +281,11 @@ def reproduce(
     jobs = max(1, min(jobs or cores, len(entries) or 1))
     for train in (True, False):  # downloaded here once, not by every evaluation at the same time
         load_mnist(mnist_root(), train=train)
-
-    def one(entry: Mapping[str, Any]) -> tuple[str, Path | None]:
-        name = str(entry.get("name"))
-        shutil.rmtree(out / name, ignore_errors=True)  # an earlier evaluation never stands in for this one
-        try:
-            metrics = evaluate_file(
-                zoo / entry["file"], out / name, overrides, out / f"{name}.log", max(1, cores // jobs)
-            )
-            found = measured(metrics)
-            key = "grid" if "grid" in found else "protocols"
-            difference = largest_difference(entry.get(key, {}), found[key])
-        except Exception as error:  # noqa: BLE001 -- one entry's failure, whatever it is, stops only it
-            return f"FAILED {name}: {error!r} (its output: {out / f'{name}.log'})", None
-        if overrides:  # another protocol than the entry's: nothing to check it against
-            return f"{name}: measured with {' '.join(overrides)}", out / name
-        if difference > REPRODUCED_WITHIN:
-            return f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)}", out / name
-        return f"{name}: its {key} reproduced (largest difference {difference:.4f})", out / name
-
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(one, entries))
+        results = list(
+            pool.map(lambda entry: evaluate_entry(entry, zoo, out, overrides, max(1, cores // jobs)), entries)
+        )
     minutes = (time.monotonic() - started) / 60
     print(*(report for report, _ in results), sep="\n")
     print(f"{len(entries)} zoo entries evaluated in {minutes:.1f} min, {jobs} at a time on {cores} cores")
