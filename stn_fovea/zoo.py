@@ -22,22 +22,21 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from omegaconf import OmegaConf
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, UNRECORDED
 from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.checkpoint_names import weights_of
+from stn_fovea.locks import file_lock
 
 ZOO = Path("zoo")
-CONF = Path(__file__).resolve().parents[1] / "conf"
 MANIFEST = "manifest.yaml"
 KEPT = (CHECKPOINT_KEY, "state_dict", "epoch", "global_step")  # what a zoo file keeps of a checkpoint
 # float16 storage for tensors this large (What/Where's Where net: 4.1 M parameters, 16.5 MB in float32),
@@ -84,18 +83,9 @@ def write_manifest(entries: Sequence[Mapping[str, Any]], zoo: Path = ZOO) -> Non
     partial.replace(zoo / MANIFEST)
 
 
-@contextmanager
-def manifest_lock(zoo: Path) -> Iterator[None]:
-    """Hold ``zoo/.manifest.lock`` (an advisory lock, where the system has them) while the manifest is
-    read and written again."""
-    try:
-        import fcntl
-    except ImportError:  # no POSIX locks (Windows): one shipping process at a time
-        yield
-        return
-    with (zoo / ".manifest.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def manifest_lock(zoo: Path) -> AbstractContextManager[None]:
+    """Held while the manifest is read and written again, so that two shipping processes lose no entry."""
+    return file_lock(zoo / ".manifest.lock")
 
 
 def measured(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,13 +221,6 @@ def largest_difference(recorded: Any, found: Any) -> float:
     return abs(float(recorded) - float(found))
 
 
-def mnist_root() -> Path:
-    """Where the evaluations read MNIST: conf/paths' ``data_dir`` ($STN_FOVEA_DATA, else ./data)."""
-    paths = OmegaConf.load(CONF / "paths" / "default.yaml")
-    del paths["output_dir"]  # Hydra's, not needed here
-    return Path(str(OmegaConf.create({"paths": paths}).paths.data_dir))
-
-
 def evaluate_entry(
     entry: Mapping[str, Any], zoo: Path, out: Path, overrides: Sequence[str], threads: int
 ) -> tuple[str, Path | None]:
@@ -274,13 +257,10 @@ def reproduce(
     ``overrides`` go to every evaluation. The status is 1 when an entry failed or measured other
     numbers than its manifest records (beyond ``REPRODUCED_WITHIN``)."""
     from stn_fovea.compare import main as compare
-    from stn_fovea.data.mnist import load_mnist
 
     entries = sorted(read_manifest(zoo), key=evaluation_size, reverse=True)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     jobs = max(1, min(jobs or cores, len(entries) or 1))
-    for train in (True, False):  # downloaded here once, not by every evaluation at the same time
-        load_mnist(mnist_root(), train=train)
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
         results = list(

@@ -3,6 +3,7 @@
 import logging
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -144,6 +145,16 @@ def test_offline_download_failure_is_a_data_error(run_main, tmp_path, monkeypatc
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there: like offline
     with pytest.raises(DataNotFoundError, match="download failed"):
         load_mnist(tmp_path, train=False, download=True)
+
+
+def test_a_root_that_holds_mnist_is_only_read(tmp_path):
+    """Reading MNIST where it is (../shared/data here) writes nothing there, not even the download
+    lock: the download lock is taken only when the files are missing."""
+    root = tmp_path / "data"
+    shutil.copytree(data_root() / "MNIST", root / "MNIST")
+    before = sorted(path.relative_to(root) for path in root.rglob("*"))
+    assert len(load_mnist(root, train=False, download=True).labels) == 10_000
+    assert sorted(path.relative_to(root) for path in root.rglob("*")) == before
 
 
 def test_bad_checkpoint_paths(run_main, tmp_path):

@@ -10,6 +10,7 @@ from torch import Tensor
 from torchvision.datasets import MNIST
 
 from stn_fovea.errors import DataNotFoundError
+from stn_fovea.locks import file_lock
 
 
 class Digits(NamedTuple):
@@ -27,7 +28,7 @@ def load_mnist(root: str | Path, train: bool, download: bool = True) -> Digits:
     """
     root = Path(root).expanduser()
     try:
-        dataset = MNIST(root=str(root), train=train, download=download)
+        dataset = _mnist(root, train, download)
     except (RuntimeError, OSError) as error:
         where = root.resolve() / "MNIST" / "raw"
         how = "the download failed" if download else "downloading is off (data.download=false)"
@@ -38,6 +39,20 @@ def load_mnist(root: str | Path, train: bool, download: bool = True) -> Digits:
             "or run once with internet access so that torchvision can download it."
         ) from error
     return Digits(dataset.data, dataset.targets)
+
+
+def _mnist(root: Path, train: bool, download: bool) -> MNIST:
+    """torchvision's MNIST; a download happens under a lock in ``root``, so that processes started at
+    once (a sweep's jobs, `make reproduce`'s evaluations) download it once. Nothing is written into a
+    root that holds it already."""
+    try:
+        return MNIST(root=str(root), train=train, download=False)
+    except RuntimeError:  # not there
+        if not download:
+            raise
+    root.mkdir(parents=True, exist_ok=True)
+    with file_lock(root / ".mnist_download.lock"):  # whoever waited finds it there and downloads nothing
+        return MNIST(root=str(root), train=train, download=True)
 
 
 def spread_subset(total: int, count: int, seed: int) -> Tensor:
