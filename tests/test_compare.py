@@ -134,7 +134,7 @@ def test_the_benchmark_averages_seeds_keeps_each_contrast_from_its_own_net_and_s
 def test_the_table_gives_the_interval_of_the_mean_over_eccentricities(tmp_path):
     runs = tmp_path / "runs"
     # two seeds that differ in every cell (.8/.6 and .6/.8) but not in their mean over the radii (.7):
-    # the mean's interval over seeds is 0; the cells' own intervals are 12.7 x .14 / sqrt 2 wide each
+    # a t interval over those means would be 0 wide, so the mean gets Wilson's over one run's 200 digits
     for seed, (near, far) in ((1, (0.8, 0.6)), (2, (0.6, 0.8))):
         cells = [("", 0.7, 4.444, near, 100), ("", 0.7, 40.0, far, 100)]
         write_grid_run(runs / f"stn{seed}" / "eval", "stn128", seed, 0.75, [0.3, 0.7], cells)
@@ -144,7 +144,7 @@ def test_the_table_gives_the_interval_of_the_mean_over_eccentricities(tmp_path):
     out = tmp_path / "bench"
     assert main([str(runs), "--out", str(out)]) == 0
     table = (out / "benchmark.md").read_text()
-    assert "| stn128 | 0.75 | .700 ±.000 |" in table
+    assert "| stn128 | 0.75 | .700 ±.063 |" in table  # Wilson, 140 of 200: .633-.759
     assert "| atn | 0.75 | .500 ±.069 |" in table  # Wilson, 100 of 200: .431-.569 (100 digits: ±.096)
 
 
@@ -157,8 +157,8 @@ def test_an_experiment_that_trained_two_models_is_a_curve_per_model(tmp_path):
     out = tmp_path / "bench"
     assert main([str(runs), "--out", str(out)]) == 0
     table = (out / "benchmark.md").read_text()
-    assert "| quick: foveanet | 0.3 | .800 ±.000 | 2 |" in table
-    assert "| quick: foveanet_control | 0.3 | .400 ±.000 | 2 |" in table
+    assert "| quick: foveanet | 0.3 | .800 ±.078 | 2 |" in table  # seeds that agree: Wilson, 80 of 100
+    assert "| quick: foveanet_control | 0.3 | .400 ±.094 | 2 |" in table
 
 
 def test_a_curve_names_its_options_in_sorted_order_and_in_full_where_their_names_clash():
@@ -248,6 +248,23 @@ def test_the_protocol_table_gives_the_mean_gaze_error_of_the_models_that_measure
     assert "| foveanet | clean | 0 | 75.00 (7.07) | 11.47-100.00 | .750 | 2 | 10.5 (2.1) |" in table
     assert "| stn_none | clean | 0 | 90.00 | 89.40-90.57 | .900 | 1 |  |" in table
     assert "| *fovea* | | | | | | | |" in table
+
+
+def test_seeds_that_agree_get_the_interval_of_the_test_digits_not_a_zero_wide_one(tmp_path):
+    # What/Where's 0-saccade control is read by the same What whatever the Where net's seed: the seeds
+    # agree to the digit, and only the finite test set is left to sample; after a saccade they differ
+    for seed, after in ((1, 0.8), (2, 0.9)):
+        cells = [(0, 0.7, 4.444, 0.7, 100), (0, 0.7, 40.0, 0.7, 100), (1, 0.7, 4.444, after, 100)]
+        write_grid_run(tmp_path / f"ww{seed}" / "eval", "what_where", seed, 1.0, [0.7, 0.7], cells)
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    rows = {(r["saccades"], r["eccentricity"]): r for r in csv.DictReader((out / "benchmark.csv").open())}
+    control, moved = rows["0", "4.444"], rows["1", "4.444"]
+    assert (control["seeds"], control["ci"]) == ("2", "digits")
+    assert (control["ci_low"], control["ci_high"]) == ("0.6042", "0.7811")  # Wilson, 70 of 100
+    assert (moved["ci"], moved["ci_low"], moved["ci_high"]) == ("seeds", "0.2147", "1.0000")  # .85 +- .635
+    table = (out / "benchmark.md").read_text()
+    assert "| what_where (0 sacc.) | 1 | .700 ±.063 |" in table  # Wilson, 140 of one run's 200 digits
 
 
 def test_an_accuracy_interval_over_seeds_stays_within_0_and_100_percent(tmp_path):

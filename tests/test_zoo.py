@@ -191,20 +191,20 @@ def test_the_readme_anchors_table_restates_the_study_benchmark():
     is the benchmark's row in docs/study_benchmark.md, which `make reproduce` writes, contrast by
     contrast: a benchmark regenerated without the README following, or a row pasted under the wrong
     name, fails here."""
-    readme = table_rows((ROOT / "README.md").read_text(), "model (seed 1, final weights)")
+    readme = table_rows((ROOT / "README.md").read_text(), "model (final weights)")
     benchmark = table_rows((ROOT / "docs" / "study_benchmark.md").read_text(), "model")
     labels = [row["model"] for row in benchmark]
-    contrasts = ["c=0.7", "c=0.5", "c=0.3"]
+    columns = ["c=0.7", "c=0.5", "c=0.3", "seeds"]
     checked = 0
     for at, row in enumerate(readme):
-        name = row["model (seed 1, final weights)"]
+        name = row["model (final weights)"]
         ours = [label for start, label in README_ANCHORS.items() if name.startswith(start)]
         if not ours or name.endswith("published"):
             continue
         ours_row, published_row = benchmark[labels.index(ours[0])], benchmark[labels.index(ours[0]) + 1]
         assert published_row["model"] == "(reference)"
         for readme_row, benchmark_row in ((row, ours_row), (readme[at + 1], published_row)):
-            assert [readme_row[c] for c in contrasts] == [benchmark_row[c] for c in contrasts], readme_row
+            assert [readme_row[c] for c in columns] == [benchmark_row[c] for c in columns], readme_row
         checked += 1
     assert checked == len(README_ANCHORS)
 

@@ -2,10 +2,12 @@
 
 Reads the grid.csv and metrics.json of evaluated runs (a training run's ``eval/`` or an
 ``evaluate`` output), groups the cells by (model, noise, saccades, contrast, eccentricity) and gives the
-mean over seeds with a 95 % confidence interval: Student's t over the seeds where there are several, a
-Wilson interval over the cell's test digits where there is one seed (the test set is then the only
-finite sample). Its tables (benchmark.csv, .md) are benchmark_tables', its figure (benchmark.png)
-benchmark_figure's (``python -m stn_fovea.compare --out DIR``).
+mean over seeds with a 95 % confidence interval: Student's t over the seeds where there are several
+that differ, a Wilson interval over the cell's test digits where there is one seed or the seeds agree
+(the test set is then the only finite sample that shows; What/Where's 0-saccade control, read by
+the same What whatever the Where net's seed, is one). Its tables (benchmark.csv, .md) are
+benchmark_tables', its figure (benchmark.png) benchmark_figure's (``python -m stn_fovea.compare
+--out DIR``).
 """
 
 from __future__ import annotations
@@ -81,11 +83,17 @@ def wilson(successes: float, trials: int) -> tuple[float, float]:
     return float(interval.low), float(interval.high)
 
 
+def spread(values: Sequence[float]) -> bool:
+    """Whether the seeds' values differ: a t interval says something only then (it is 0 wide, or NaN
+    in scipy, for equal values, yet the test digits still sample)."""
+    return len(values) > 1 and max(values) > min(values)
+
+
 def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and 95 % t interval over seeds (needs at least 2 values)."""
+    """Mean and 95 % t interval over seeds whose values differ (see :func:`spread`)."""
+    if not spread(values):
+        raise ValueError(f"a t interval needs at least 2 values that differ, got {list(values)}")
     mean = sum(values) / len(values)
-    if max(values) == min(values):  # no spread: scipy's interval would be NaN wide
-        return mean, mean, mean
     low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
     return mean, float(low), float(high)
 
@@ -222,10 +230,10 @@ def group_seeds(rows: Iterable[T], key: Callable[[T], tuple]) -> dict[tuple, lis
 
 
 def seed_interval(values: Sequence[float], digits: int) -> tuple[float, float, float, str]:
-    """Mean and 95 % interval: Student's t over seeds ("seeds"), or for one run Wilson's over its
-    ``digits`` test digits ("digits"). An accuracy's interval stays within [0, 1] (two far-apart seeds
-    give a t interval wider than that)."""
-    if len(values) > 1:
+    """Mean and 95 % interval: Student's t over seeds that differ ("seeds"), or for one run, or seeds
+    that agree, Wilson's over one run's ``digits`` test digits ("digits"). An accuracy's interval stays
+    within [0, 1] (two far-apart seeds give a t interval wider than that)."""
+    if spread(values):
         mean, low, high = mean_interval(values)
         return mean, max(0.0, low), min(1.0, high), "seeds"
     low, high = wilson(values[0] * digits, digits) if digits else (math.nan, math.nan)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from stn_fovea.evaluation.benchmark import Point, mean_interval, wilson
+from stn_fovea.evaluation.benchmark import Point, mean_interval, spread, wilson
 
 COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
            "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
@@ -41,14 +41,17 @@ def _short(value: float) -> str:
 
 def mean_over_cells_interval(cells: Sequence[Point]) -> tuple[float, float]:
     """The mean over ``cells`` (one contrast's eccentricities) and the half-width of its 95 % interval:
-    Student's t over the seeds' own means where every cell has the same runs, else (one run) Wilson's
-    over all the cells' test digits."""
+    Student's t over the seeds' own means where every cell has the same runs and those means differ,
+    else (one run, or seeds whose means agree) Wilson's over one run's test digits in all the cells."""
     mean = _mean(q.mean for q in cells)
     runs = set(cells[0].runs)
     if len(runs) > 1 and all(set(q.runs) == runs and len(q.values) == len(q.runs) for q in cells):
         by_run = [dict(zip(q.runs, q.values, strict=True)) for q in cells]
-        _, low, high = mean_interval([_mean(values[run] for values in by_run) for run in sorted(runs)])
-        return mean, (high - low) / 2
+        seed_means = [_mean(values[run] for values in by_run) for run in sorted(runs)]
+        if spread(seed_means):
+            _, low, high = mean_interval(seed_means)
+            return mean, (high - low) / 2
+        runs = {min(runs)}  # the seeds agree: the test digits are the only sample that shows
     digits = sum(q.digits for q in cells)
     if len(runs) > 1 or not digits:  # runs that differ between cells: the cells' mean half-width
         return mean, _mean((q.ci_high - q.ci_low) / 2 for q in cells)
