@@ -12,9 +12,9 @@
 # One queue per core (OMP_NUM_THREADS=1 each). A run already in the manifest is skipped, and so is one
 # another queue is running (a lock, $RUNS/<name>.lock, held by the queue and its training): the two
 # queues share the STN runs, so neither core idles while the other runs the 14 h ATN. A run in
-# progress resumes from its last.ckpt, also on a new machine: `park` keeps each unfinished run's
-# last.ckpt, TensorBoard events and config under zoo/runs/<name> (commit them), and the queues bring
-# them back into $RUNS before they go on.
+# progress resumes from its last.ckpt, also on a new machine: `park` keeps each unshipped run's
+# last.ckpt, TensorBoard events, config and evaluations under zoo/runs/<name> (commit them), and the
+# queues bring them back into $RUNS before they go on; neither replaces a copy further on (more steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -28,9 +28,17 @@ command -v flock > /dev/null || { echo "anchors_cpu.sh needs flock (util-linux)"
 
 shipped() { grep -q "^- name: $1\$" zoo/manifest.yaml 2>/dev/null; }
 
-restore() {  # restore NAME: a run parked by an earlier session, back into $RUNS
-  if [[ ! -f $RUNS/$1/checkpoints/last.ckpt && -d zoo/runs/$1 ]]; then
-    mkdir -p "$RUNS" && cp -r "zoo/runs/$1" "$RUNS/$1" && echo "restored: $RUNS/$1"
+steps() {  # steps CKPT: the training steps a checkpoint has done (-1 when there is none)
+  [[ -f $1 ]] || { echo -1; return; }
+  "$PY" -c 'import sys, torch; print(torch.load(sys.argv[1], map_location="cpu", weights_only=False)["global_step"])' "$1"
+}
+
+restore() {  # restore NAME: a run parked by an earlier session, back into $RUNS, unless the run here is as far
+  local parked=zoo/runs/$1 here=$RUNS/$1
+  [[ -d $parked ]] || return 0
+  [[ -f $here/eval/metrics.json ]] && return 0  # trained and evaluated here: only the shipping is left
+  if (($(steps "$parked/checkpoints/last.ckpt") > $(steps "$here/checkpoints/last.ckpt"))); then
+    rm -rf "$here" && mkdir -p "$RUNS" && cp -rT "$parked" "$here" && echo "restored: $here"
   fi
 }
 
@@ -95,14 +103,22 @@ main() {  # a function, read whole before it runs: the script may be edited whil
       run atn_reference_s1 -- experiment=atn_reference seed=1
       stn_runs
       ;;
-    park)
+    park)  # every run not yet shipped, also one trained and evaluated whose shipping had not ended
       for dir in "$RUNS"/*/; do
         name=$(basename "$dir")
-        [[ -f $dir/checkpoints/last.ckpt && ! -f $dir/eval/metrics.json ]] || continue
+        [[ -f $dir/checkpoints/last.ckpt ]] || continue
         shipped "$name" && continue
-        rm -rf "zoo/runs/$name" && mkdir -p "zoo/runs/$name/checkpoints"
-        cp "$dir/checkpoints/last.ckpt" "zoo/runs/$name/checkpoints/"
-        cp -r "$dir/tensorboard" "$dir/config_resolved.yaml" "zoo/runs/$name/"
+        if (($(steps "$dir/checkpoints/last.ckpt") < $(steps "zoo/runs/$name/checkpoints/last.ckpt"))); then
+          echo "kept: zoo/runs/$name, further on than $dir"
+          continue
+        fi
+        local partial=zoo/runs/.$name.partial  # the earlier park stays until this one is whole
+        rm -rf "$partial" && mkdir -p "$partial/checkpoints"
+        cp "$dir/checkpoints/last.ckpt" "$partial/checkpoints/"
+        for kept in tensorboard config_resolved.yaml eval eval_as_trained; do
+          if [[ -e $dir/$kept ]]; then cp -r "$dir/$kept" "$partial/"; fi
+        done
+        rm -rf "zoo/runs/$name" && mv "$partial" "zoo/runs/$name"
         echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1)); commit it"
       done
       ;;

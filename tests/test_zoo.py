@@ -19,7 +19,17 @@ from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.evaluate import evaluate
 from stn_fovea.evaluation.benchmark import wilson
 from stn_fovea.train import train
-from stn_fovea.zoo import HALF_ABOVE, add, manifest_lock, read_manifest, reproduce, verify, write_manifest
+from stn_fovea.zoo import (
+    HALF_ABOVE,
+    ZooError,
+    add,
+    main,
+    manifest_lock,
+    read_manifest,
+    reproduce,
+    verify,
+    write_manifest,
+)
 
 SHIPPED = read_manifest(ROOT / "zoo")
 
@@ -65,16 +75,46 @@ def test_a_shipped_run_keeps_only_its_weights_and_its_entry_says_what_it_measure
     assert verify(zoo) == [f"tiny: {zoo / 'tiny.ckpt'} does not match its sha256"]
 
 
-def test_a_run_own_evaluation_of_the_shipped_weights_serves_and_another_is_refused(tiny_run, tmp_path):
+def test_a_run_own_evaluation_of_the_shipped_weights_serves_and_another_is_refused(
+    tiny_run, tmp_path, monkeypatch
+):
     run_eval = tiny_run.parents[1] / "eval" / "metrics.json"  # the run measured its last.ckpt (score=final)
     entry = add("tiny", tiny_run, "...", "here", 1, zoo=tmp_path, measured_by=run_eval)
     means = json.loads(run_eval.read_text())["grid"]["mean_over_eccentricities"]
     assert entry["grid"] == {float(c): round(m, 4) for c, m in means.items()}
-    with pytest.raises(ValueError, match="evaluate it again"):  # float16 weights are not those measured
+    shipped = (tmp_path / "tiny.ckpt").read_bytes()
+    with pytest.raises(ZooError, match="evaluate it again"):  # float16 weights are not those measured
         add("tiny", tiny_run, "...", "here", 1, half=True, zoo=tmp_path, measured_by=run_eval)
     best = next(tiny_run.parent.glob("best-*.ckpt"))
-    with pytest.raises(ValueError, match="evaluate it again"):
+    with pytest.raises(ZooError, match="evaluate it again"):
         add("tiny", best, "...", "here", 1, zoo=tmp_path, measured_by=run_eval)
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("the evaluation died")
+
+    monkeypatch.setattr("stn_fovea.zoo.evaluate_file", crash)
+    with pytest.raises(RuntimeError, match="died"):  # shipped again, half: it must be evaluated, and fails
+        add("tiny", tiny_run, "...", "here", 1, half=True, zoo=tmp_path)
+    # neither a refusal nor a failed evaluation leaves other bytes under the manifest's hash
+    assert (tmp_path / "tiny.ckpt").read_bytes() == shipped and verify(tmp_path) == []
+    left = sorted(path.name for path in tmp_path.iterdir())
+    assert left == [".manifest.lock", "manifest.yaml", "tiny.ckpt"]
+
+
+def test_the_zoo_command_says_what_was_wrong_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--zoo", str(tmp_path), "add", "x", str(tmp_path / "missing.ckpt"), "--command", "..."])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"stn_fovea: error: no checkpoint at {tmp_path / 'missing.ckpt'}: give <run>/checkpoints/last.ckpt"
+    )
+    (tmp_path / "manifest.yaml").write_text("models:\n<<<<<<< HEAD\n- name: a\n")
+    with pytest.raises(SystemExit):
+        main(["--zoo", str(tmp_path), "verify"])
+    assert "is not valid YAML (a merge left conflict markers?)" in capsys.readouterr().err
+    (tmp_path / "manifest.yaml").write_text("models:\n- name: a\n")
+    assert main(["--zoo", str(tmp_path), "verify"]) == 1
+    assert "an entry lacks its name, file or sha256" in capsys.readouterr().out
 
 
 def test_the_repository_ships_a_zoo():
@@ -114,7 +154,8 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     """`make reproduce` evaluates every entry, two at a time, checks each against its manifest entry
     and draws docs/study_benchmark.*; compare's other tables (protocols.md, runs.csv) stay out of the
     docs site, whose nav lists every page (tests/test_docs.py). An entry whose file fails to evaluate,
-    or whose numbers are not those recorded, makes the status 1 without stopping the others."""
+    or whose numbers are not those recorded, makes the status 1 without stopping the others, and leaves
+    the docs as they were (the benchmark of the others goes beside the evaluations)."""
     zoo, docs = tmp_path / "zoo", tmp_path / "docs"
     docs.mkdir()
     run_eval = tiny_run.parents[1] / "eval" / "metrics.json"
@@ -134,13 +175,20 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     broken = {**entries[0], "name": "broken", "file": "missing.ckpt"}
     write_manifest([*entries, off, broken, {"name": "no_file"}], zoo)
     shutil.copytree(tmp_path / "out" / "tiny", tmp_path / "out" / "broken")  # an earlier evaluation's
+    for path in docs.iterdir():  # the committed benchmark, told apart from any a run would write
+        path.write_text(f"committed {path.name}")
+    before = {path.name: path.read_bytes() for path in docs.iterdir()}
     assert reproduce(zoo, tmp_path / "out", docs, jobs=2) == 1
-    printed = capsys.readouterr().out
+    # the docs keep the whole benchmark; the partial one (without the failed entries) is beside the runs
+    assert {path.name: path.read_bytes() for path in docs.iterdir()} == before
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert f"3 entries failed or differ: {docs} is left as it was" in captured.err
     assert "tiny: its grid reproduced" in printed and "DIFFERS tiny_off: grid" in printed
     assert "FAILED broken" in printed and "missing.ckpt" in (tmp_path / "out" / "broken.log").read_text()
     assert "FAILED no_file: KeyError('file')" in printed
     assert not (tmp_path / "out" / "broken" / "metrics.json").exists()  # not in the benchmark
-    benchmark = (docs / "study_benchmark.csv").read_text()
+    benchmark = (tmp_path / "out_tables" / "study_benchmark.csv").read_text()
     assert "out/tiny" in benchmark and "out/broken" not in benchmark
 
 

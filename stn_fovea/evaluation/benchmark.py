@@ -70,7 +70,7 @@ class Point:
     ci_low: float
     ci_high: float
     seeds: int
-    ci: str  # "seeds" (Student's t) or "digits" (Wilson, one run)
+    ci: str  # "seeds+digits" (t and Wilson in quadrature), "seeds" (t) or "digits" (Wilson)
     digits: int
     reference: float | None
     runs: tuple[str, ...]
@@ -229,13 +229,26 @@ def group_seeds(rows: Iterable[T], key: Callable[[T], tuple]) -> dict[tuple, lis
     return {k: list(v.values()) for k, v in groups.items()}
 
 
+def digits_half_width(accuracy: float, digits: int) -> float:
+    """Half-width of the 95 % Wilson interval of ``accuracy`` read on ``digits`` test digits: the test
+    set's own sampling error (0 without a count)."""
+    if not digits:
+        return 0.0
+    low, high = wilson(accuracy * digits, digits)
+    return (high - low) / 2
+
+
 def seed_interval(values: Sequence[float], digits: int) -> tuple[float, float, float, str]:
-    """Mean and 95 % interval: Student's t over seeds that differ ("seeds"), or for one run, or seeds
-    that agree, Wilson's over one run's ``digits`` test digits ("digits"). An accuracy's interval stays
-    within [0, 1] (two far-apart seeds give a t interval wider than that)."""
+    """Mean and 95 % interval of an accuracy that one or more seeds read on the same ``digits`` test
+    digits. Two errors add: the seeds' (Student's t, where they differ) and the finite test set's, which
+    every seed shares, so that averaging seeds does not shrink it (Wilson's at the mean). Seeds that
+    differ: the two half-widths in quadrature ("seeds+digits"; "seeds" without a digit count); one run,
+    or seeds that agree: Wilson's alone ("digits"). An accuracy's interval stays within [0, 1] (two
+    far-apart seeds give a t interval wider than that)."""
     if spread(values):
         mean, low, high = mean_interval(values)
-        return mean, max(0.0, low), min(1.0, high), "seeds"
+        half = math.hypot((high - low) / 2, digits_half_width(mean, digits))
+        return mean, max(0.0, mean - half), min(1.0, mean + half), "seeds+digits" if digits else "seeds"
     low, high = wilson(values[0] * digits, digits) if digits else (math.nan, math.nan)
     return values[0], low, high, "digits"
 

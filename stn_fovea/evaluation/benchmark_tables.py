@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from stn_fovea.evaluation.benchmark import Point, mean_interval, spread, wilson
+from stn_fovea.evaluation.benchmark import Point, digits_half_width, mean_interval, spread
 
 COLUMNS = ["model", "noise", "contrast", "eccentricity", "saccades", "mean", "ci_low", "ci_high", "seeds",
            "reference", "ci", "digits", "experiment", "train_noise", "runs"]  # fmt: skip
@@ -40,23 +41,26 @@ def _short(value: float) -> str:
 
 
 def mean_over_cells_interval(cells: Sequence[Point]) -> tuple[float, float]:
-    """The mean over ``cells`` (one contrast's eccentricities) and the half-width of its 95 % interval:
-    Student's t over the seeds' own means where every cell has the same runs and those means differ,
-    else (one run, or seeds whose means agree) Wilson's over one run's test digits in all the cells."""
+    """The mean over ``cells`` (one contrast's eccentricities) and the half-width of its 95 % interval.
+    Every cell reads the same test digits, so their mean is no surer than one cell's digit count makes it:
+    a digit's mean over the cells lies in [0, 1], its variance is at most p(1 - p), and Wilson's over one
+    cell's digits is a (conservative) interval of the test set's sampling. Where every cell has the same
+    runs and the seeds' own means differ, Student's t over those means adds in quadrature (as in
+    :func:`seed_interval`); where the runs differ between cells, the cells' mean half-width."""
     mean = _mean(q.mean for q in cells)
+    digits = min(q.digits for q in cells)
+    test_set = digits_half_width(mean, digits)
     runs = set(cells[0].runs)
     if len(runs) > 1 and all(set(q.runs) == runs and len(q.values) == len(q.runs) for q in cells):
         by_run = [dict(zip(q.runs, q.values, strict=True)) for q in cells]
         seed_means = [_mean(values[run] for values in by_run) for run in sorted(runs)]
-        if spread(seed_means):
-            _, low, high = mean_interval(seed_means)
-            return mean, (high - low) / 2
-        runs = {min(runs)}  # the seeds agree: the test digits are the only sample that shows
-    digits = sum(q.digits for q in cells)
+        if not spread(seed_means):  # the seeds agree: the test digits are the only sample that shows
+            return mean, test_set
+        _, low, high = mean_interval(seed_means)
+        return mean, math.hypot((high - low) / 2, test_set)
     if len(runs) > 1 or not digits:  # runs that differ between cells: the cells' mean half-width
         return mean, _mean((q.ci_high - q.ci_low) / 2 for q in cells)
-    low, high = wilson(mean * digits, digits)
-    return mean, (high - low) / 2
+    return mean, test_set
 
 
 def markdown_table(points: Sequence[Point]) -> str:

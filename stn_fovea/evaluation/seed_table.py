@@ -4,8 +4,9 @@ model, noise and protocol, beside the published score where there is one.
 The grid benchmark (``benchmark.py``) is the study's figure for the 128x128 runs; this is the table of
 every run's fixed test sets (clean MNIST, the 28x28 central/general protocols, the 128x128 general and
 per-contrast sets), with the mean gaze error (px from the glimpse's centre to the digit's) of the
-models whose glimpse is a window. The interval is Student's t over seeds where there are several,
-Wilson's over the test digits where there is one run. ``python -m stn_fovea.compare DIR --out OUT``
+models whose glimpse is a window. The interval (``benchmark.seed_interval``) adds Student's t over
+seeds that differ and Wilson's over the test digits in quadrature; Wilson's alone for one run or seeds
+that agree. ``python -m stn_fovea.compare DIR --out OUT``
 writes it as protocols.csv and protocols.md.
 """
 
@@ -60,7 +61,7 @@ class Row:
     sd: float | None
     ci_low: float
     ci_high: float
-    ci: str  # "seeds" (Student's t) or "digits" (Wilson, one run)
+    ci: str  # "seeds+digits" (t and Wilson in quadrature), "seeds" (t) or "digits" (Wilson)
     f1_macro: float | None
     f1_sd: float | None
     gaze_error_px: float | None
