@@ -22,6 +22,7 @@ import csv
 import json
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def row(path: Path) -> dict[str, Any]:
         "seed": metrics.get("seed"),
         "train_epochs": benchmark.train_epochs(metrics),
         "train_seconds": metrics.get("train_seconds"),  # absent from runs before it was recorded
-        **metrics["accuracy"],
+        **(metrics.get("accuracy") or {}),  # none when evaluated with evaluators.protocols=null
     }
     if "shift_map" in metrics:
         rings = metrics["shift_map"].get("ring_means", {})
@@ -142,11 +143,22 @@ def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> No
 def write_curves(folders: list[Path], out: Path) -> int:
     """Every training run's per-epoch curve beside its reference's (those that have one); how many."""
     runs = sorted({config.parent for folder in folders for config in folder.rglob("config_resolved.yaml")})
-    count = 0
+    count, labels = 0, Counter[str]()
     for run in runs:
         config = OmegaConf.load(run / "config_resolved.yaml")
-        label = f"{config.get('experiment_name') or config.model_name}_seed{config.seed}"
-        written = training_curves.write_comparison(run, str(config.model_name), out, label)
+        experiment = config.get("experiment_name")
+        label = f"{experiment or config.model_name}_seed{config.seed}"
+        if experiment and not f"{experiment}_".startswith(f"{config.model_name}_"):  # on another's schedule
+            label = f"{config.model_name}_on_{label}"
+        labels[label] += 1
+        if labels[label] > 1:  # a copy of a run (a parked one beside its live folder): both kept
+            label = f"{label}_{labels[label]}"
+            print(f"stn_fovea: compare: {run} repeats an earlier run's curve name; written as {label}",
+                  file=sys.stderr)  # fmt: skip
+        if not (run / "tensorboard").is_dir():
+            print(f"stn_fovea: compare: {run} has no tensorboard/ events: no curve", file=sys.stderr)
+            continue
+        written = training_curves.write_comparison(run, str(config.model_name), out, label, experiment)
         if written is not None:
             print(f"{written.name}, .png: {out}")
             count += 1

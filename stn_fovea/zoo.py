@@ -230,18 +230,29 @@ def _entry(
 
 
 def verify(zoo: Path = ZOO) -> list[str]:
-    """Problems with the shipped files: missing, or not the bytes the manifest hashed."""
+    """Problems with the shipped files (each entry's and its shift map): missing, or not the bytes the
+    manifest hashed."""
     problems = []
     for entry in read_manifest(zoo):
         if not isinstance(entry, Mapping) or not {"name", "file", "sha256"} <= set(entry):
             problems.append(f"an entry lacks its name, file or sha256: {entry}")
             continue
-        path = zoo / entry["file"]
-        if not path.is_file():
-            problems.append(f"{entry['name']}: {path} is missing")
-        elif sha256(path) != entry["sha256"]:
-            problems.append(f"{entry['name']}: {path} does not match its sha256")
+        problems += file_problems(str(entry["name"]), zoo / entry["file"], entry["sha256"], "sha256")
+        if entry.get("shift_map"):  # the What's accuracy map that What/Where's training reads
+            shift_map = zoo / entry["shift_map"]
+            problems += file_problems(
+                str(entry["name"]), shift_map, entry.get("shift_map_sha256"), "shift_map_sha256"
+            )
     return problems
+
+
+def file_problems(name: str, path: Path, recorded: str | None, key: str) -> list[str]:
+    """What is wrong with one shipped file: missing, unhashed, or not the bytes hashed under ``key``."""
+    if not path.is_file():
+        return [f"{name}: {path} is missing"]
+    if recorded is None:
+        return [f"{name}: no {key} for {path}"]
+    return [] if sha256(path) == recorded else [f"{name}: {path} does not match its {key}"]
 
 
 def evaluation_size(entry: Mapping[str, Any]) -> tuple[bool, int]:

@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+import shutil
 
 import pytest
 
@@ -294,27 +295,55 @@ def test_a_score_that_one_seed_lacks_is_not_averaged_over_the_others(tmp_path):
     assert (row["f1_macro"], row["gaze_error_px"]) == ("", "")
 
 
-def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path):
+def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path, capsys):
     from torch.utils.tensorboard import SummaryWriter
 
     from stn_fovea.evaluation.reference_curves import TRAINING_CURVES_128
 
     run = tmp_path / "runs" / "polo"
     run.mkdir(parents=True)
-    (run / "config_resolved.yaml").write_text("model_name: polo_atn\nexperiment_name: polo_ref\nseed: 2\n")
+    (run / "config_resolved.yaml").write_text(
+        "model_name: polo_atn\nexperiment_name: polo_atn_reference\nseed: 2\n"
+    )
     writer = SummaryWriter(str(run / "tensorboard"))
     # epochs 0 and 1 at steps 600 and 1200; epoch 1 logged twice (an attempt that was resumed): the last
     for step, epoch, accuracy in ((600, 0, 0.25), (1200, 1, 0.1), (1201, 1, 0.5)):
         writer.add_scalar("epoch", epoch, step)
         writer.add_scalar("val_level/acc", accuracy, step)
     writer.close()
-    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--curves"]) == 0
-    rows = list(csv.DictReader((tmp_path / "out" / "training_curve_polo_ref_seed2.csv").open()))
-    assert len(rows) == 110 and (tmp_path / "out" / "training_curve_polo_ref_seed2.png").is_file()
+    # a copy of it (a parked run beside its live folder) is not written over it
+    shutil.copytree(run, tmp_path / "runs" / "x_parked")
+    # our peripheral ATN on the ATN's reference schedule is set beside the ATN's curve
+    other = tmp_path / "runs" / "peripheral"
+    shutil.copytree(run / "tensorboard", other / "tensorboard")
+    (other / "config_resolved.yaml").write_text(
+        "model_name: peripheral_atn\nexperiment_name: atn_reference\nseed: 1\n"
+    )
+    failed = tmp_path / "runs" / "failed"  # a run that failed before it logged anything: no curve
+    failed.mkdir()
+    (failed / "config_resolved.yaml").write_text("model_name: atn\nexperiment_name: atn_reference\nseed: 1\n")
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "--out", str(out), "--curves"]) == 0
+    rows = list(csv.DictReader((out / "training_curve_polo_atn_reference_seed2.csv").open()))
+    assert len(rows) == 110 and (out / "training_curve_polo_atn_reference_seed2.png").is_file()
     first = TRAINING_CURVES_128["polo_atn"][0]  # the notebook's epoch 1: .1871
     assert rows[0] == {"epoch": "1", "ours": "0.2500", "reference": f"{first:.4f}",
                        "difference": f"{0.25 - first:+.4f}"}  # fmt: skip
     assert rows[1]["ours"] == "0.5000" and rows[2]["ours"] == rows[2]["difference"] == ""
+    assert (out / "training_curve_polo_atn_reference_seed2_2.csv").is_file()
+    rows = list(csv.DictReader((out / "training_curve_peripheral_atn_on_atn_reference_seed1.csv").open()))
+    assert rows[0]["reference"] == f"{TRAINING_CURVES_128['atn'][0]:.4f}"
+    assert f"{failed} has no tensorboard/ events" in capsys.readouterr().err
+
+
+def test_a_run_evaluated_without_test_protocols_is_listed(tmp_path, capsys):
+    write_grid_run(tmp_path / "grid_only" / "eval", "atn", 1, 0.75, [0.3, 0.7], [("", 0.7, 4.444, 0.5, 100)])
+    metrics = tmp_path / "grid_only" / "eval" / "metrics.json"
+    metrics.write_text(
+        json.dumps({k: v for k, v in json.loads(metrics.read_text()).items() if k != "accuracy"})
+    )
+    assert main([str(tmp_path)]) == 0  # evaluators.protocols=null writes no "accuracy"
+    assert "grid_only" in capsys.readouterr().out
 
 
 def test_compare_reads_runs_without_importing_torch():

@@ -27,6 +27,7 @@ from stn_fovea.zoo import (
     manifest_lock,
     read_manifest,
     reproduce,
+    sha256,
     verify,
     write_manifest,
 )
@@ -99,6 +100,19 @@ def test_a_run_own_evaluation_of_the_shipped_weights_serves_and_another_is_refus
     assert (tmp_path / "tiny.ckpt").read_bytes() == shipped and verify(tmp_path) == []
     left = sorted(path.name for path in tmp_path.iterdir())
     assert left == [".manifest.lock", "manifest.yaml", "tiny.ckpt"]
+
+
+def test_verify_checks_the_shift_map_that_what_where_training_reads(tmp_path):
+    (tmp_path / "what.ckpt").write_bytes(b"weights")
+    (tmp_path / "what_map.npy").write_bytes(b"map")
+    entry = {"name": "what", "file": "what.ckpt", "sha256": sha256(tmp_path / "what.ckpt")}
+    write_manifest([{**entry, "shift_map": "what_map.npy"}], tmp_path)
+    assert verify(tmp_path) == [f"what: no shift_map_sha256 for {tmp_path / 'what_map.npy'}"]
+    hashed = {**entry, "shift_map": "what_map.npy", "shift_map_sha256": sha256(tmp_path / "what_map.npy")}
+    write_manifest([hashed], tmp_path)
+    assert verify(tmp_path) == []
+    (tmp_path / "what_map.npy").write_bytes(b"another map")
+    assert verify(tmp_path) == [f"what: {tmp_path / 'what_map.npy'} does not match its shift_map_sha256"]
 
 
 def test_the_zoo_command_says_what_was_wrong_in_one_line(tmp_path, capsys):

@@ -34,14 +34,28 @@ def epoch_curve(run_dir: Path, tag: str = STAGE_METRIC) -> dict[int, float]:
     return {epoch_at[e.step]: float(e.value) for e in events.Scalars(tag) if e.step in epoch_at}
 
 
-def write_comparison(run_dir: Path, model: str, out: Path, label: str) -> Path | None:
-    """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's, epoch by epoch
-    (epochs numbered from 1 as the notebooks print them); None when the model has no reference curve
-    or the run logged none."""
-    reference = TRAINING_CURVES_128.get(model)
+def reference_curve(model: str, experiment: str | None = None) -> tuple[str, list[float]] | None:
+    """The reference curve a run is set beside, and whose it is: its model's, or for another model on a
+    reference schedule (``experiment=atn_reference model=peripheral_atn``), the schedule's own model's."""
+    if model in TRAINING_CURVES_128:
+        return model, TRAINING_CURVES_128[model]
+    scheduled = (experiment or "").removesuffix("_reference")
+    if experiment and experiment.endswith("_reference") and scheduled in TRAINING_CURVES_128:
+        return scheduled, TRAINING_CURVES_128[scheduled]
+    return None
+
+
+def write_comparison(
+    run_dir: Path, model: str, out: Path, label: str, experiment: str | None = None
+) -> Path | None:
+    """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's (see
+    :func:`reference_curve`), epoch by epoch (numbered from 1 as the notebooks print them); None when
+    there is no reference curve or the run logged none."""
+    found = reference_curve(model, experiment)
     ours = epoch_curve(run_dir)
-    if reference is None or not ours:
+    if found is None or not ours:
         return None
+    model, reference = found
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"training_curve_{label}.csv"
     with path.open("w", newline="") as handle:
