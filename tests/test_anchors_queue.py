@@ -15,6 +15,8 @@ from conftest import ROOT
 
 # Stands in for .venv/bin/python: records its arguments, then leaves what the real command leaves.
 FAKE_PYTHON = r"""#!/usr/bin/env bash
+# python -c CODE CKPT: the training steps of a checkpoint, here the number its text holds
+[[ $1 == -c ]] && { steps=$(tr -cd 0-9 < "$3"); echo "${steps:-0}"; exit; }
 echo "$*" >> "$CALLS"
 dir=; for arg in "$@"; do [[ $arg == hydra.run.dir=* ]] && dir=${arg#hydra.run.dir=}; done
 case $2 in
@@ -111,18 +113,41 @@ def test_a_parked_run_is_restored_and_resumed_and_its_park_removed_once_shipped(
     assert "experiment=atn_reference" in calls[0] and not any(c[1] == "stn_fovea.evaluate" for c in calls)
 
 
-def test_park_keeps_only_the_runs_in_progress(project):
+def test_park_keeps_the_runs_not_yet_shipped_and_never_an_older_copy(project):
     runs = project / "outputs" / "anchors"
-    for name in ("atn_reference_s1", "polo_atn_reference_s2", "what_where_c07_s1"):  # in progress
+    for name, steps in (("atn_reference_s1", 30), ("polo_atn_reference_s2", 50), ("what_where_c07_s1", 9)):
         (runs / name / "checkpoints").mkdir(parents=True)
-        (runs / name / "checkpoints" / "last.ckpt").write_text(name)
+        (runs / name / "checkpoints" / "last.ckpt").write_text(f"step {steps}")
         (runs / name / "tensorboard").mkdir()
         (runs / name / "config_resolved.yaml").write_text("seed: 1\n")
-    (runs / "polo_atn_reference_s2" / "eval").mkdir()  # finished: evaluated, waits to be shipped
+    (runs / "polo_atn_reference_s2" / "eval").mkdir()  # trained and evaluated: its shipping had not ended
     (runs / "polo_atn_reference_s2" / "eval" / "metrics.json").write_text("{}")
-    queue(project, "park")
     parks = project / "zoo" / "runs"
-    assert sorted(p.name for p in parks.iterdir()) == ["atn_reference_s1"]  # c=0.7 s1 is shipped
-    kept = parks / "atn_reference_s1"
-    assert (kept / "checkpoints" / "last.ckpt").read_text() == "atn_reference_s1"
+    (parks / "atn_reference_s1" / "checkpoints").mkdir(parents=True)
+    (parks / "atn_reference_s1" / "checkpoints" / "last.ckpt").write_text("step 40")  # parked further on
+    queue(project, "park")
+    # c=0.7 seed 1 is shipped: not parked
+    assert sorted(p.name for p in parks.iterdir()) == ["atn_reference_s1", "polo_atn_reference_s2"]
+    assert (parks / "atn_reference_s1" / "checkpoints" / "last.ckpt").read_text() == "step 40"
+    kept = parks / "polo_atn_reference_s2"
+    assert (kept / "checkpoints" / "last.ckpt").read_text() == "step 50"
     assert (kept / "tensorboard").is_dir() and (kept / "config_resolved.yaml").exists()
+    assert (kept / "eval" / "metrics.json").is_file()  # restored, it is shipped without training again
+    shutil.rmtree(runs)
+    calls = queue(project, "stn", POLO_SEEDS="2")
+    assert trained(calls) == ["atn_reference_s1", "peripheral_atn_reference_s1"]
+    assert [c[3] for c in calls if c[1] == "stn_fovea.zoo"][1] == "polo_atn_reference_s2"
+
+
+def test_a_parked_copy_further_on_replaces_the_run_here_even_a_crashed_one(project):
+    runs = project / "outputs" / "anchors"
+    (runs / "atn_reference_s1" / "checkpoints").mkdir(parents=True)  # crashed: no last.ckpt
+    (runs / "polo_atn_reference_s1" / "checkpoints").mkdir(parents=True)
+    (runs / "polo_atn_reference_s1" / "checkpoints" / "last.ckpt").write_text("step 70")  # ahead
+    for name, steps in (("atn_reference_s1", 20), ("polo_atn_reference_s1", 60)):
+        (project / "zoo" / "runs" / name / "checkpoints").mkdir(parents=True)
+        (project / "zoo" / "runs" / name / "checkpoints" / "last.ckpt").write_text(f"step {steps}")
+    queue(project, "stn", POLO_SEEDS="1")
+    resumed = (project / "calls.log.resumed").read_text().splitlines()
+    assert resumed == ["atn_reference_s1 from step 20", "polo_atn_reference_s1 from step 70"]
+    assert not (runs / "atn_reference_s1" / "atn_reference_s1").exists()  # not nested in the crashed one
