@@ -171,48 +171,13 @@ def add(
         raise ZooError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
     zoo.mkdir(parents=True, exist_ok=True)
     shipped = zoo / f"{name}.ckpt"
-    previous = zoo / f".{name}.ckpt.previous"  # an entry shipped again: its file until this one is in
-    if shipped.is_file():
-        shipped.replace(previous)
-    try:
-        torch.save(weights_only(checkpoint, weights, half), shipped)
-        entry = _entry(
-            name, shipped, checkpoint, checkpoint_path, weights, command, machine, threads, half, commit
-        )
-        out = (evaluations or zoo.parent / "outputs" / "zoo") / name
-        entry.update(measured(evaluate_file(shipped, out) if metrics is None else metrics))
-        with manifest_lock(zoo):  # two queues may ship at once: neither entry is lost
-            entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
-            write_manifest(entries, zoo)
-    except BaseException:  # the manifest still names the old file: put its bytes back
-        shipped.unlink(missing_ok=True)
-        if previous.is_file():
-            previous.replace(shipped)
-        raise
-    previous.unlink(missing_ok=True)
-    return entry
-
-
-def _entry(
-    name: str,
-    shipped: Path,
-    checkpoint: Mapping[str, Any],
-    checkpoint_path: Path,
-    weights: str,
-    command: str,
-    machine: str,
-    threads: int,
-    half: bool,
-    commit: str | None,
-) -> dict[str, Any]:
-    """The manifest entry of a shipped file, but for what its evaluation measured."""
     run = run_config(checkpoint)
     run_metrics = checkpoint_path.parent.parent / "eval" / "metrics.json"
     trained = json.loads(run_metrics.read_text()) if run_metrics.is_file() else {}
     entry: dict[str, Any] = {
         "name": name,
         "file": shipped.name,
-        "sha256": sha256(shipped),
+        "sha256": None,  # once the file is written
         "weights": weights,
         "stored": "float16 above 100,000 elements" if half else "float32",
         "command": command,
@@ -226,6 +191,23 @@ def _entry(
         "threads": threads,
         "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,
     }
+    previous = zoo / f".{name}.ckpt.previous"  # an entry shipped again: its file until this one is in
+    if shipped.is_file():
+        shipped.replace(previous)
+    try:
+        torch.save(weights_only(checkpoint, weights, half), shipped)
+        entry["sha256"] = sha256(shipped)
+        out = (evaluations or zoo.parent / "outputs" / "zoo") / name
+        entry.update(measured(evaluate_file(shipped, out) if metrics is None else metrics))
+        with manifest_lock(zoo):  # two queues may ship at once: neither entry is lost
+            entries = [e for e in read_manifest(zoo) if e["name"] != name] + [entry]
+            write_manifest(entries, zoo)
+    except BaseException:  # the manifest still names the old file: put its bytes back
+        shipped.unlink(missing_ok=True)
+        if previous.is_file():
+            previous.replace(shipped)
+        raise
+    previous.unlink(missing_ok=True)
     return entry
 
 

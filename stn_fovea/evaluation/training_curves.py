@@ -39,9 +39,10 @@ def reference_curve(model: str, experiment: str | None = None) -> tuple[str, lis
     reference schedule (``experiment=atn_reference model=peripheral_atn``), the schedule's own model's."""
     if model in TRAINING_CURVES_128:
         return model, TRAINING_CURVES_128[model]
-    scheduled = (experiment or "").removesuffix("_reference")
-    if experiment and experiment.endswith("_reference") and scheduled in TRAINING_CURVES_128:
-        return scheduled, TRAINING_CURVES_128[scheduled]
+    if experiment and experiment.endswith("_reference"):
+        scheduled = experiment.removesuffix("_reference")
+        if scheduled in TRAINING_CURVES_128:
+            return scheduled, TRAINING_CURVES_128[scheduled]
     return None
 
 
