@@ -36,6 +36,7 @@ from stn_fovea.checkpoint import read_checkpoint, run_config
 from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.errors import UserError, user_errors_exit
 from stn_fovea.locks import file_lock
+from stn_fovea.run_setup import recorded_epochs
 
 ZOO = Path("zoo")
 MANIFEST = "manifest.yaml"
@@ -169,9 +170,15 @@ def add(
         half or Path(str(metrics.get("checkpoint"))).resolve() != checkpoint_path.resolve()
     ):
         raise ZooError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
+    run = run_config(checkpoint)
+    epochs, schedule = int(checkpoint.get("epoch", -1)) + 1, recorded_epochs(run)
+    if weights == "final" and schedule is not None and epochs < schedule:
+        raise ZooError(
+            f"{checkpoint_path} has trained {epochs} of its schedule's {schedule} epochs, so its weights are"
+            " not the final model's: run its training command again with ckpt_path= to finish it, then ship"
+        )
     zoo.mkdir(parents=True, exist_ok=True)
     shipped = zoo / f"{name}.ckpt"
-    run = run_config(checkpoint)
     run_metrics = checkpoint_path.parent.parent / "eval" / "metrics.json"
     trained = json.loads(run_metrics.read_text()) if run_metrics.is_file() else {}
     entry: dict[str, Any] = {
@@ -185,8 +192,8 @@ def add(
         "seed": int(run.seed),
         "data_seed": int(run.data.seed),
         "noise": float(run.data.get("noise", 0.0)),
-        "epochs": int(checkpoint.get("epoch", -1)) + 1,  # those the shipped weights trained for
-        "schedule_epochs": trained.get("train_epochs"),
+        "epochs": epochs,  # those the shipped weights trained for
+        "schedule_epochs": schedule,
         "machine": machine,
         "threads": threads,
         "train_minutes": round(trained["train_seconds"] / 60, 1) if "train_seconds" in trained else None,

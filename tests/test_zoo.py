@@ -102,6 +102,17 @@ def test_a_run_own_evaluation_of_the_shipped_weights_serves_and_another_is_refus
     assert left == [".manifest.lock", "manifest.yaml", "tiny.ckpt"]
 
 
+def test_a_run_stopped_before_its_schedule_ended_is_not_shipped_as_final(tiny_run, tmp_path):
+    checkpoint = torch.load(tiny_run, map_location="cpu", weights_only=False)
+    checkpoint["stn_fovea"]["config"]["trainer"]["max_epochs"] = 3  # 1 of 3 epochs done: interrupted
+    stopped = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    stopped.parent.mkdir(parents=True)
+    torch.save(checkpoint, stopped)
+    with pytest.raises(ZooError, match="trained 1 of its schedule's 3 epochs"):
+        add("tiny", stopped, "...", "here", 1, zoo=tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists()
+
+
 def test_verify_checks_the_shift_map_that_what_where_training_reads(tmp_path):
     (tmp_path / "what.ckpt").write_bytes(b"weights")
     (tmp_path / "what_map.npy").write_bytes(b"map")
