@@ -94,7 +94,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         curriculum = instantiate(cfg.curriculum)
         curriculum.check(datamodule)
         warn_curriculum_overrides(curriculum, command_line_overrides())
-        callbacks.append(curriculum)
+        # first: an epoch's stage and LR restart are set before other callbacks (the LR monitor) read them
+        callbacks.insert(0, curriculum)
     check_test_selection(callbacks, datamodule)
     callbacks.append(StoreRunConfig(resolved, code_commit()))
     loggers: list[Logger] = instantiate_all(cfg.get("logger"))

@@ -264,11 +264,17 @@ def largest_difference(recorded: Any, found: Any) -> float:
 
 
 def evaluate_entry(
-    entry: Mapping[str, Any], zoo: Path, out: Path, overrides: Sequence[str], threads: int
+    entry: Mapping[str, Any],
+    zoo: Path,
+    out: Path,
+    overrides: Sequence[str],
+    threads: int,
+    record: bool = False,
 ) -> tuple[str, Path | None]:
     """Evaluate one entry into ``out/<name>`` (its output in ``out/<name>.log``) and say whether it
-    measured what its manifest records; with the evaluation's folder, None when it failed. A failure,
-    whatever it is, is reported, not raised: it stops only this entry."""
+    measured what its manifest records (``record``: what it measured is to replace that); with the
+    evaluation's folder, None when it failed. A failure, whatever it is, is reported, not raised: it
+    stops only this entry."""
     name = str(entry.get("name"))
     started = time.monotonic()
     shutil.rmtree(out / name, ignore_errors=True)  # an earlier evaluation never stands in for this one
@@ -282,6 +288,8 @@ def evaluate_entry(
     took = f"[{(time.monotonic() - started) / 60:.1f} min]"
     if overrides:  # another protocol than the entry's: nothing to check it against
         return f"{name}: measured with {' '.join(overrides)} {took}", out / name
+    if record:
+        return f"RECORDED {name}: {key} {found[key]}, was {entry.get(key)} {took}", out / name
     if not difference <= REPRODUCED_WITHIN:  # NaN too
         return (
             f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)} {took}",
@@ -291,24 +299,34 @@ def evaluate_entry(
 
 
 def reproduce(
-    zoo: Path, out: Path, docs: Path, overrides: Sequence[str] = (), jobs: int | None = None
+    zoo: Path,
+    out: Path,
+    docs: Path,
+    overrides: Sequence[str] = (),
+    jobs: int | None = None,
+    record: bool = False,
 ) -> int:
     """Evaluate every entry (:func:`evaluate_entry`), ``jobs`` at a time with the cores shared among
     them (None = one per core, one thread each), longest first, and compare the evaluations that
     succeeded: docs/study_benchmark.{csv,md,png} (compare's other tables go to ``<out>_tables/``).
     ``overrides`` go to every evaluation. The status is 1 when an entry failed or measured other
-    numbers than its manifest records (beyond ``REPRODUCED_WITHIN``)."""
+    numbers than its manifest records (beyond ``REPRODUCED_WITHIN``). ``record``: after a change of the
+    evaluation code, what each entry measures replaces what its manifest recorded."""
     from stn_fovea.compare import main as compare
+
+    if record and overrides:
+        raise ZooError("the manifest records each entry's own protocol: record without overrides")
 
     entries = sorted(read_manifest(zoo), key=evaluation_size, reverse=True)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     jobs = max(1, min(jobs or cores, len(entries) or 1))
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        results = list(
-            pool.map(lambda entry: evaluate_entry(entry, zoo, out, overrides, max(1, cores // jobs)), entries)
-        )
+        threads = max(1, cores // jobs)
+        results = list(pool.map(lambda e: evaluate_entry(e, zoo, out, overrides, threads, record), entries))
     minutes = (time.monotonic() - started) / 60
+    if record:
+        record_measured(zoo, [path for _, path in results if path is not None])
     print(*(report for report, _ in results), sep="\n")
     print(f"{len(entries)} zoo entries evaluated in {minutes:.1f} min, {jobs} at a time on {cores} cores")
     evaluated = [str(path) for _, path in results if path is not None]
@@ -326,6 +344,16 @@ def reproduce(
     for suffix in (".csv", ".md", ".png"):
         shutil.copyfile(tables / f"study_benchmark{suffix}", docs / f"study_benchmark{suffix}")
     return 0
+
+
+def record_measured(zoo: Path, evaluations: Sequence[Path]) -> None:
+    """Write what each evaluation ``<out>/<name>`` measured into entry ``name`` of the manifest."""
+    found = {path.name: measured(json.loads((path / "metrics.json").read_text())) for path in evaluations}
+    with manifest_lock(zoo):
+        entries = read_manifest(zoo)
+        for entry in entries:
+            entry.update(found.get(entry["name"], {}))
+        write_manifest(entries, zoo)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--out", type=Path, default=Path("outputs/reproduce"))
     again.add_argument("--docs", type=Path, default=Path("docs"))
     again.add_argument("--jobs", type=int, help="evaluations at a time (default: one per core)")
+    again.add_argument(
+        "--record",
+        action="store_true",
+        help="after a change of the evaluation: write what each entry measures",
+    )
     args = parser.parse_args(argv)
     with user_errors_exit():
         return _run(args)
@@ -373,7 +406,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     if not args.docs.is_dir():
         raise ZooError(f"--docs {args.docs} is not a folder: give the docs site's folder (default docs)")
-    return reproduce(args.zoo, args.out, args.docs, jobs=args.jobs)
+    return reproduce(args.zoo, args.out, args.docs, jobs=args.jobs, record=args.record)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,14 @@ class HoldAtEpoch(Callback):
         deadline = time.time() + self.seconds
         while time.time() < deadline:
             time.sleep(0.1)
+
+
+class FailAt(Callback):
+    """Raises at the start of batch ``batch`` of epoch ``epoch``: a crash in the middle of an epoch."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            raise RuntimeError(f"planted crash at epoch {self.epoch}, batch {batch_idx}")

@@ -485,7 +485,12 @@ def test_grid_cells_are_the_same_for_every_model_and_batch_size():
     assert torch.equal(seen, torch.cat(second.seen))
     # the noise does not fool the fake: at 6.6 to 8 px it is right on the labels < 9 (< 8) of 3, 8, 1, 9, 0
     torch.testing.assert_close(accuracy, torch.tensor([[0.8, 0.0], [0.6, 0.0]], dtype=torch.float64))
-    # cells draw their own angles: digit 0 lies elsewhere in the 8 px cells of the two contrasts
-    offsets = torch.cat([reading.offset for reading in first.readings])
-    assert 6.5 < offsets[0].norm() <= 8 and 6.5 < offsets[10].norm() <= 8  # trunc: up to sqrt 2 px less
-    assert not torch.equal(offsets[0], offsets[10])
+    # as the reference's (seed = index), a digit keeps its angle in every cell, and each cell draws its own
+    # noise. Digit 0 in cells (0.9, 8), (0.9, 30), (0.8, 8), (0.8, 30): readings 0, 5, 10, 15
+    offsets = torch.cat([reading.offset for reading in first.readings])[::5]
+    corners = torch.cat([reading.corner for reading in first.readings])[::5]
+    assert 6.5 < offsets[0].norm() <= 8 and 28.5 < offsets[1].norm() <= 30  # trunc: up to sqrt 2 px less
+    assert torch.equal(offsets[0], offsets[2]) and torch.equal(offsets[1], offsets[3])
+    angles = torch.atan2(*offsets.T.flip(0))
+    assert (angles - angles[0]).abs().max() < 0.2  # 1 px of truncation at 8 px turns it 0.13 rad at most
+    assert len(torch.unique(corners)) == 4

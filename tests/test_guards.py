@@ -12,6 +12,7 @@ import pytest
 import torch
 from hydra.utils import instantiate as hydra_instantiate
 from lightning.pytorch.callbacks import Callback
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import TINY_RUN, TINY_RUN_128, data_root
 from stn_fovea.checkpoint import load_module, read_checkpoint
@@ -162,6 +163,37 @@ def test_an_lr_restart_clears_the_optimiser_state(compose_train):
     # starts a fresh optimiser; epoch 3: momentum again
     assert [record[epoch]["momentum"] for epoch in range(4)] == [False, True, False, True]
     assert [record[epoch]["lr"] for epoch in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    # TensorBoard shows the LR each epoch trained at: the restart in its own epoch, not one epoch late
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [event.value for event in events.Scalars("lr-SGD/pg1")] == pytest.approx(
+        [0.01, 0.01, 0.001, 0.001]
+    )
+
+
+def test_a_run_resumed_in_the_middle_of_an_epoch_trains_the_rest_of_it_at_that_epochs_stage(compose_train):
+    """A crash in stage 1's epoch leaves on_exception.ckpt mid-epoch; resumed from it, Lightning restores
+    the loops after on_fit_start and skips that epoch's on_train_epoch_start: the curriculum must still
+    set stage 1 (std 10 px), not stage 0 (5 px)."""
+    common = (
+        *SMALL_128,
+        *RESTART_STAGES,
+        "model=peripheral_atn",
+        "data.batch_size=50",
+        "trainer.max_epochs=2",
+        "+callbacks.record._target_=recorders.EpochRecorder",
+        "+callbacks.record.path=${paths.output_dir}/epochs.json",
+    )
+    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAt", "+callbacks.fail.epoch=1",
+                             "+callbacks.fail.batch=2", output="run")  # fmt: skip
+    with pytest.raises(RuntimeError, match="planted crash"):
+        train(crashing)
+    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    progress = read_checkpoint(stopped)["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+    assert progress["current"]["completed"] == 2  # two of epoch 1's four batches trained
+    train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
+    resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
+    assert list(resumed) == [1] and resumed[1]["stage"]["eccentricity_std_px"] == 10
 
 
 def test_a_128_run_resumed_just_before_and_just_after_an_lr_restart_is_exact(compose_train):

@@ -206,7 +206,7 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
 
     entries = read_manifest(zoo)
     off = {**entries[0], "name": "tiny_off", "grid": {c: m + 0.05 for c, m in entries[0]["grid"].items()}}
-    broken = {**entries[0], "name": "broken", "file": "missing.ckpt"}
+    broken = {**off, "name": "broken", "file": "missing.ckpt"}
     write_manifest([*entries, off, broken, {"name": "no_file"}], zoo)
     shutil.copytree(tmp_path / "out" / "tiny", tmp_path / "out" / "broken")  # an earlier evaluation's
     for path in docs.iterdir():  # the committed benchmark, told apart from any a run would write
@@ -224,6 +224,14 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     assert not (tmp_path / "out" / "broken" / "metrics.json").exists()  # not in the benchmark
     benchmark = (tmp_path / "out_tables" / "study_benchmark.csv").read_text()
     assert "out/tiny" in benchmark and "out/broken" not in benchmark
+
+    # after a change of the evaluation, --record writes what each entry measured; a failed one keeps its own
+    assert reproduce(zoo, tmp_path / "out", docs, jobs=2, record=True) == 1  # broken still fails
+    recorded = {entry["name"]: entry for entry in read_manifest(zoo)}
+    assert recorded["tiny_off"]["grid"] == recorded["tiny"]["grid"] == entries[0]["grid"]
+    assert recorded["broken"]["grid"] == off["grid"] and "RECORDED tiny_off" in capsys.readouterr().out
+    with pytest.raises(ZooError, match="record without overrides"):
+        reproduce(zoo, tmp_path / "out", docs, overrides=["evaluators.grid.digits_per_cell=10"], record=True)
 
 
 def test_the_code_commit_names_a_changed_or_added_file_and_only_its_own_checkout(tmp_path):

@@ -130,6 +130,11 @@ class Curriculum(Callback):
             )
         self._apply(trainer, trainer.current_epoch)
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning restores a checkpoint's loops after on_fit_start, and a run resumed in the middle of an
+        # epoch (from on_exception.ckpt) skips that epoch's on_train_epoch_start: set its stage here
+        self._apply(trainer, trainer.current_epoch)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
         self._apply(trainer, epoch)

@@ -118,11 +118,17 @@ def _reading(
 
 
 def _render(
-    module: GlimpseModule, recipe: Recipe, digits: Digits, index: Tensor, keys: Tensor, shifts: Tensor | None
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    index: Tensor,
+    keys: Tensor,
+    shifts: Tensor | None,
+    draws: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Images rendered on the module's device, and each digit's (x, y) offset from the centre."""
     device = module.device
-    scene = recipe.sample(keys.to(device))
+    scene = recipe.sample((keys if draws is None else draws).to(device))._replace(keys=keys.to(device))
     if shifts is not None:
         scene = scene._replace(shifts=shifts.to(device))
     images = recipe.render(digits.images[index].to(device), scene)
@@ -137,12 +143,15 @@ def read_batch(
     index: Tensor,
     keys: Tensor,
     shifts: Tensor | None = None,
+    draws: Tensor | None = None,
 ) -> Reading:
     """Render digits ``index`` with ``recipe`` from ``keys`` and let the model read them.
 
     ``shifts`` (B, 2), when given, replaces the sampled digit offsets (the scene is otherwise the same).
+    ``draws``, when given, are the keys of each digit's own draws (its placement and contrast), and
+    ``keys`` then seed only the noise.
     """
-    images, digit = _render(module, recipe, digits, index, keys, shifts)
+    images, digit = _render(module, recipe, digits, index, keys, shifts, draws)
     output = module(images)
     windows = None if output.windows is None else output.windows[:, -1]
     return _reading(output.logits, windows, digits.labels[index], digit, images.shape[-2:])
@@ -150,12 +159,18 @@ def read_batch(
 
 @torch.no_grad()
 def read_saccades(
-    module: GlimpseModule, recipe: Recipe, digits: Digits, index: Tensor, keys: Tensor, saccades: int
+    module: GlimpseModule,
+    recipe: Recipe,
+    digits: Digits,
+    index: Tensor,
+    keys: Tensor,
+    saccades: int,
+    draws: Tensor | None = None,
 ) -> list[Reading]:
     """As :func:`read_batch` for a model that saccades (What/Where): one reading after each of 0 ..
     ``saccades`` saccades, from one run of ``saccades``, so the readings of a digit are paired (the
     answer after k saccades does not depend on the later ones)."""
-    images, digit = _render(module, recipe, digits, index, keys, None)
+    images, digit = _render(module, recipe, digits, index, keys, None, draws)
     output = module(images, saccades=saccades)
     labels, size = digits.labels[index], images.shape[-2:]
     logits = output.extras["saccade_logits"]

@@ -67,7 +67,8 @@ class GazeSums:
         return error, toward
 
 
-Reader = Callable[[Recipe, Tensor, Tensor], list[Reading]]  # (cell recipe, digit index, keys) -> readings
+# (cell recipe, digit index, the cell's noise keys, the digits' own draw keys) -> readings
+Reader = Callable[[Recipe, Tensor, Tensor, Tensor], list[Reading]]
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ class GridCells:
     """The images of the STN study's benchmark grid (whatwhere.md 5.4): cell (c, e) renders
     ``digits_per_cell`` test digits (all when None; a subset drawn with the seed from the whole set, the
     same for every cell) at the fixed radius e with a random angle and the fixed contrast c, in batches
-    of ``batch_size``; samples are keyed by (seed, "test", "grid", c, e, index), so the cells are the
-    same for every model and run."""
+    of ``batch_size``. As in the reference (whatwhere.md 5.3, 9.6), a test digit keeps its angle in every
+    cell: its draws are keyed by (seed, "test", "grid", index), and each cell's noise by (seed, "test",
+    "grid", c, e, index). The cells are the same for every model and run."""
 
     recipe: Recipe
     digits: Digits
@@ -104,7 +106,8 @@ def _grid(read: Reader, readings: int, cells: GridCells, progress: Progress | No
             for start in range(0, count, cells.batch_size):
                 index = chosen[start : start + cells.batch_size]
                 keys = sample_keys(index, cells.seed, "test", "grid", float(contrast), float(radius))
-                for k, reading in enumerate(read(cell, index, keys)):
+                draws = sample_keys(index, cells.seed, "test", "grid")
+                for k, reading in enumerate(read(cell, index, keys, draws)):
                     correct[k] += int(reading.correct.sum())
                     gazes[k].add(reading)
                 if progress is not None and task is not None:
@@ -120,8 +123,8 @@ def eccentricity_grid_accuracy(
 ) -> GridResult:
     """Accuracy and gaze of ``module`` in every (contrast, eccentricity) cell."""
 
-    def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
-        return [read_batch(module, cell, cells.digits, index, keys)]
+    def read(cell: Recipe, index: Tensor, keys: Tensor, draws: Tensor) -> list[Reading]:
+        return [read_batch(module, cell, cells.digits, index, keys, draws=draws)]
 
     return _grid(read, 1, cells, progress)[0]
 
@@ -134,8 +137,8 @@ def saccade_grid_accuracy(
     digits (the reference drew a new batch per cell, whatwhere.md 9.6)."""
     most = max(saccades)
 
-    def read(cell: Recipe, index: Tensor, keys: Tensor) -> list[Reading]:
-        readings = read_saccades(module, cell, cells.digits, index, keys, most)
+    def read(cell: Recipe, index: Tensor, keys: Tensor, draws: Tensor) -> list[Reading]:
+        readings = read_saccades(module, cell, cells.digits, index, keys, most, draws)
         return [readings[k] for k in saccades]
 
     return dict(zip(saccades, _grid(read, len(saccades), cells, progress), strict=True))
