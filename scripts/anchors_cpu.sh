@@ -75,7 +75,10 @@ stn_runs() {  # POLO-ATN seeds and our peripheral ATN, on the reference schedule
   for seed in $POLO_SEEDS; do
     run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
   done
-  run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn seed=1
+  # the ATN's schedule, the same for every parameter: its localisation at the schedule's LR too (the
+  # model's default tenth is for Adam, which atn_reference does not use)
+  run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn \
+    model.localization_lr_scale=1.0 seed=1
 }
 
 usage() { awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; }

@@ -141,7 +141,8 @@ def write_rows(rows: list[dict[str, Any]], columns: list[str], path: Path) -> No
 
 
 def write_curves(folders: list[Path], out: Path) -> int:
-    """Every training run's per-epoch curve beside its reference's (those that have one); how many."""
+    """Every training run's per-epoch curve beside its reference's (those on a reference schedule); how
+    many."""
     runs = sorted({config.parent for folder in folders for config in folder.rglob("config_resolved.yaml")})
     count, labels = 0, Counter[str]()
     for run in runs:
@@ -158,7 +159,7 @@ def write_curves(folders: list[Path], out: Path) -> int:
         if not (run / "tensorboard").is_dir():
             print(f"stn_fovea: compare: {run} has no tensorboard/ events: no curve", file=sys.stderr)
             continue
-        written = training_curves.write_comparison(run, str(config.model_name), out, label, experiment)
+        written = training_curves.write_comparison(run, experiment, out, label)
         if written is not None:
             print(f"{written.name}, .png: {out}")
             count += 1

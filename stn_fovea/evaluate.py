@@ -14,7 +14,7 @@ from rich.console import Console
 
 from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.checkpoint import dotted_leaves, load_module, read_checkpoint, run_config
-from stn_fovea.checkpoint_names import weights_of
+from stn_fovea.checkpoint_names import picked_on, weights_of
 from stn_fovea.errors import CheckpointError, ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.notices import silence_notices
@@ -114,7 +114,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
         run_info={
             **trained,
-            "weights": weights_of(cfg.ckpt_path, checkpoint.get("weights")),
+            "weights": picked_on(weights_of(cfg.ckpt_path, checkpoint.get("weights")), run.data.val_size),
             **({"model_changes": changed} if changed else {}),
         },
         channels_last=bool(cfg.channels_last),

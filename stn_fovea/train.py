@@ -22,7 +22,7 @@ from stn_fovea.allocator import tune_glibc_malloc
 from stn_fovea.callbacks.curriculum import Curriculum
 from stn_fovea.callbacks.run_config import StoreRunConfig, code_commit
 from stn_fovea.checkpoint import check_same_run, read_checkpoint, resume_path
-from stn_fovea.checkpoint_names import FINAL, LAST, SCORES
+from stn_fovea.checkpoint_names import FINAL, LAST, SCORES, picked_on
 from stn_fovea.errors import ConfigError, user_errors_exit
 from stn_fovea.evaluation.evaluator import build_evaluators, evaluate_model
 from stn_fovea.hparams_tab import (
@@ -132,7 +132,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     final = final_metric_values(test_metrics, sweep_metric, monitor, best_score)
     log_final_metrics(trainer.loggers, final, trainer.global_step)
     # no checkpoint to read (fast_dev_run): the weights in memory, those of the last step
-    measured = {"checkpoint": weights, "weights": SCORES[scored] if weights else FINAL}
+    label = picked_on(SCORES[scored], cfg.data.get("val_size")) if weights else FINAL
+    measured = {"checkpoint": weights, "weights": label}
     metrics: dict[str, Any] = {
         "test": test_metrics, "best_checkpoint": best, **measured, "sweep_metric": sweep_metric, **timing
     }  # fmt: skip

@@ -33,7 +33,7 @@ import yaml
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, UNRECORDED
 from stn_fovea.checkpoint import read_checkpoint, run_config
-from stn_fovea.checkpoint_names import weights_of
+from stn_fovea.checkpoint_names import picked_on, weights_of
 from stn_fovea.errors import UserError, user_errors_exit
 from stn_fovea.locks import file_lock
 from stn_fovea.run_setup import recorded_epochs
@@ -162,7 +162,8 @@ def add(
     metrics.json of an evaluation of this very checkpoint (the run's own, ``<run>/eval/metrics.json``)
     to take instead of evaluating again; only for weights shipped as they are (not ``half``)."""
     checkpoint = read_checkpoint(checkpoint_path)
-    weights = weights_of(str(checkpoint_path), checkpoint.get("weights"))
+    run = run_config(checkpoint)
+    weights = picked_on(weights_of(str(checkpoint_path), checkpoint.get("weights")), run.data.get("val_size"))
     if weights is None:
         raise ZooError(f"{checkpoint_path}: neither last.ckpt nor a best-*.ckpt; which weights is it?")
     metrics = None if measured_by is None else json.loads(measured_by.read_text())
@@ -170,7 +171,6 @@ def add(
         half or Path(str(metrics.get("checkpoint"))).resolve() != checkpoint_path.resolve()
     ):
         raise ZooError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
-    run = run_config(checkpoint)
     epochs, schedule = int(checkpoint.get("epoch", -1)) + 1, recorded_epochs(run)
     if weights == "final" and schedule is not None and epochs < schedule:
         raise ZooError(

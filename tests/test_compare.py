@@ -319,6 +319,11 @@ def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path, c
     (other / "config_resolved.yaml").write_text(
         "model_name: peripheral_atn\nexperiment_name: atn_reference\nseed: 1\n"
     )
+    cpu = (
+        tmp_path / "runs" / "cpu"
+    )  # the ATN on another schedule: its epochs do not line up with the reference's
+    shutil.copytree(run / "tensorboard", cpu / "tensorboard")
+    (cpu / "config_resolved.yaml").write_text("model_name: atn\nexperiment_name: atn_cpu\nseed: 1\n")
     failed = tmp_path / "runs" / "failed"  # a run that failed before it logged anything: no curve
     failed.mkdir()
     (failed / "config_resolved.yaml").write_text("model_name: atn\nexperiment_name: atn_reference\nseed: 1\n")
@@ -334,6 +339,7 @@ def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path, c
     rows = list(csv.DictReader((out / "training_curve_peripheral_atn_on_atn_reference_seed1.csv").open()))
     assert rows[0]["reference"] == f"{TRAINING_CURVES_128['atn'][0]:.4f}"
     assert f"{failed} has no tensorboard/ events" in capsys.readouterr().err
+    assert not list(out.glob("training_curve_atn_cpu*"))
 
 
 def test_a_run_evaluated_without_test_protocols_is_listed(tmp_path, capsys):

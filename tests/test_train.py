@@ -176,3 +176,17 @@ def test_score_final_measures_the_weights_after_the_last_epoch_and_keeps_the_bes
     assert general[best.name] != general["last.ckpt"]  # two different nets: the check below can fail
     assert metrics["test"]["test/general/acc"] == pytest.approx(general["last.ckpt"], abs=1e-6)
     assert written["accuracy"]["general"] == pytest.approx(general["last.ckpt"], abs=1e-6)
+
+
+def test_a_best_checkpoint_picked_on_the_test_digits_says_so(compose_train):
+    """With data.val_size=0 (the reference protocol's), validation reads the test digits: the best
+    checkpoint was picked on the digits it is scored on, and every table names it so, not "best val"."""
+    run = compose_train(*TINY_RUN, "model=what", "curriculum=none", "trainer.max_epochs=1", "data.val_size=0",
+                        "score=best", "evaluators.shift_map=null")  # fmt: skip
+    metrics = train(run)
+    assert metrics["weights"] == "best on test digits"
+    (best,) = (Path(run.paths.output_dir) / "checkpoints").glob("best-*.ckpt")
+    cfg = compose_train(
+        f"ckpt_path={best}", "evaluators.shift_map=null", config_name="evaluate", output="eval"
+    )
+    assert evaluate(cfg)["weights"] == "best on test digits"

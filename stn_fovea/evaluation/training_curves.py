@@ -34,11 +34,11 @@ def epoch_curve(run_dir: Path, tag: str = STAGE_METRIC) -> dict[int, float]:
     return {epoch_at[e.step]: float(e.value) for e in events.Scalars(tag) if e.step in epoch_at}
 
 
-def reference_curve(model: str, experiment: str | None = None) -> tuple[str, list[float]] | None:
-    """The reference curve a run is set beside, and whose it is: its model's, or for another model on a
-    reference schedule (``experiment=atn_reference model=peripheral_atn``), the schedule's own model's."""
-    if model in TRAINING_CURVES_128:
-        return model, TRAINING_CURVES_128[model]
+def reference_curve(experiment: str | None) -> tuple[str, list[float]] | None:
+    """The reference curve a run on a reference schedule (``experiment=<model>_reference``) is set
+    beside, and whose it is: the schedule's own model's, whichever model ran it (``experiment=
+    atn_reference model=peripheral_atn`` beside the ATN's). None for any other schedule: epoch by
+    epoch, another schedule's stages do not line up with the reference's."""
     if experiment and experiment.endswith("_reference"):
         scheduled = experiment.removesuffix("_reference")
         if scheduled in TRAINING_CURVES_128:
@@ -46,13 +46,11 @@ def reference_curve(model: str, experiment: str | None = None) -> tuple[str, lis
     return None
 
 
-def write_comparison(
-    run_dir: Path, model: str, out: Path, label: str, experiment: str | None = None
-) -> Path | None:
+def write_comparison(run_dir: Path, experiment: str | None, out: Path, label: str) -> Path | None:
     """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's (see
     :func:`reference_curve`), epoch by epoch (numbered from 1 as the notebooks print them); None when
     there is no reference curve or the run logged none."""
-    found = reference_curve(model, experiment)
+    found = reference_curve(experiment)
     ours = epoch_curve(run_dir)
     if found is None or not ours:
         return None
