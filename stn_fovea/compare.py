@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.evaluation import benchmark, benchmark_figure, benchmark_tables, seed_table, training_curves
 
 RING_RADII = (0, 5, 10, 15, 20)
@@ -56,6 +57,7 @@ def row(path: Path) -> dict[str, Any]:
         "seed": metrics.get("seed"),
         "train_epochs": benchmark.train_epochs(metrics),
         "train_seconds": metrics.get("train_seconds"),  # absent from runs before it was recorded
+        "weights": weights_of(metrics.get("checkpoint"), metrics.get("weights")),
         **(metrics.get("accuracy") or {}),  # none when evaluated with evaluators.protocols=null
     }
     if "shift_map" in metrics:

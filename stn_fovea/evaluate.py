@@ -114,7 +114,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         checkpoint=str(Path(cfg.ckpt_path).resolve()),
         run_info={
             **trained,
-            "weights": picked_on(weights_of(cfg.ckpt_path, checkpoint.get("weights")), run.data.val_size),
+            "weights": picked_on(
+                weights_of(cfg.ckpt_path, checkpoint.get("weights")), run.data.get("val_size")
+            ),
             **({"model_changes": changed} if changed else {}),
         },
         channels_last=bool(cfg.channels_last),

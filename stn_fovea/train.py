@@ -162,7 +162,7 @@ def _report(output_dir: Path, metrics: dict[str, Any]) -> None:
     console.rule("[bold]stn_fovea run finished")
     console.print(f"run directory : {output_dir.resolve()}")
     console.print(f"best checkpoint: {metrics['best_checkpoint']}")
-    console.print(f"measured       : {metrics['checkpoint']} ({metrics['weights']} weights)")
+    console.print(f"measured       : {metrics['checkpoint']} (weights: {metrics['weights']})")
     if "train_seconds" in metrics:
         console.print(
             f"training time  : {metrics['train_seconds'] / 60:.1f} min (the epochs kept, every attempt)"

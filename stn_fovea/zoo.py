@@ -33,7 +33,7 @@ import yaml
 
 from stn_fovea.callbacks.run_config import CHECKPOINT_KEY, UNRECORDED
 from stn_fovea.checkpoint import read_checkpoint, run_config
-from stn_fovea.checkpoint_names import picked_on, weights_of
+from stn_fovea.checkpoint_names import FINAL, picked_on, weights_of
 from stn_fovea.errors import UserError, user_errors_exit
 from stn_fovea.locks import file_lock
 from stn_fovea.run_setup import recorded_epochs
@@ -58,8 +58,8 @@ def sha256(path: Path) -> str:
 
 def weights_only(checkpoint: Mapping[str, Any], weights: str, half: bool = False) -> dict[str, Any]:
     """The parts of a checkpoint that rebuild and load its model, marked with which weights they are
-    ("final" or "best val"); ``half`` stores floating tensors of more than ``HALF_ABOVE`` elements in
-    float16 (loading casts them back to the model's float32)."""
+    ("final", "best val" or "best on test digits"); ``half`` stores floating tensors of more than
+    ``HALF_ABOVE`` elements in float16 (loading casts them back to the model's float32)."""
     kept = {key: checkpoint[key] for key in KEPT if key in checkpoint}
     if half:
         kept["state_dict"] = {
@@ -172,7 +172,7 @@ def add(
     ):
         raise ZooError(f"{measured_by} did not measure {checkpoint_path} as shipped: evaluate it again")
     epochs, schedule = int(checkpoint.get("epoch", -1)) + 1, recorded_epochs(run)
-    if weights == "final" and schedule is not None and epochs < schedule:
+    if weights == FINAL and schedule is not None and epochs < schedule:
         raise ZooError(
             f"{checkpoint_path} has trained {epochs} of its schedule's {schedule} epochs, so its weights are"
             " not the final model's: run its training command again with ckpt_path= to finish it, then ship"
@@ -289,7 +289,7 @@ def evaluate_entry(
     if overrides:  # another protocol than the entry's: nothing to check it against
         return f"{name}: measured with {' '.join(overrides)} {took}", out / name
     if record:
-        return f"RECORDED {name}: {key} {found[key]}, was {entry.get(key)} {took}", out / name
+        return f"MEASURED {name}: {key} {found[key]}, recorded {entry.get(key)} {took}", out / name
     if not difference <= REPRODUCED_WITHIN:  # NaN too
         return (
             f"DIFFERS {name}: {key} {found[key]} against the manifest's {entry.get(key)} {took}",
@@ -325,9 +325,14 @@ def reproduce(
         threads = max(1, cores // jobs)
         results = list(pool.map(lambda e: evaluate_entry(e, zoo, out, overrides, threads, record), entries))
     minutes = (time.monotonic() - started) / 60
-    if record:
-        record_measured(zoo, [path for _, path in results if path is not None])
     print(*(report for report, _ in results), sep="\n")
+    failed = [report for report, _ in results if report.startswith(("FAILED", "DIFFERS"))]
+    if record and failed:  # one protocol per manifest: a failed entry would keep the old one's numbers
+        print(f"{len(failed)} entries failed: nothing was recorded, the manifest is left as it was",
+              file=sys.stderr)  # fmt: skip
+    elif record:
+        record_measured(zoo, [(entry, path) for entry, (_, path) in zip(entries, results, strict=True)])
+        print(f"recorded into {zoo / MANIFEST}: what the {len(entries)} entries measured")
     print(f"{len(entries)} zoo entries evaluated in {minutes:.1f} min, {jobs} at a time on {cores} cores")
     evaluated = [str(path) for _, path in results if path is not None]
     if not evaluated:
@@ -336,7 +341,6 @@ def reproduce(
     tables = out.parent / f"{out.name}_tables"  # compare's other tables stay out of the docs site
     shutil.rmtree(tables, ignore_errors=True)  # an earlier benchmark never stands in for this one
     status = compare([*evaluated, "--out", str(tables), "--name", "study_benchmark"])
-    failed = [report for report, _ in results if report.startswith(("FAILED", "DIFFERS"))]
     if status or failed:  # the docs keep the whole benchmark; this partial one is for a look
         print(f"{len(failed)} entries failed or differ: {docs} is left as it was; the benchmark of the "
               f"others is in {tables}", file=sys.stderr)  # fmt: skip
@@ -346,13 +350,17 @@ def reproduce(
     return 0
 
 
-def record_measured(zoo: Path, evaluations: Sequence[Path]) -> None:
-    """Write what each evaluation ``<out>/<name>`` measured into entry ``name`` of the manifest."""
-    found = {path.name: measured(json.loads((path / "metrics.json").read_text())) for path in evaluations}
+def record_measured(zoo: Path, evaluations: Sequence[tuple[dict[str, Any], Path]]) -> None:
+    """Write what each evaluation ``<out>/<name>`` of an entry measured into that entry of the
+    manifest, unless the entry's file was replaced (another sha256) while it was being evaluated."""
+    found = {
+        (entry.get("name"), entry.get("sha256")): measured(json.loads((path / "metrics.json").read_text()))
+        for entry, path in evaluations
+    }
     with manifest_lock(zoo):
         entries = read_manifest(zoo)
         for entry in entries:
-            entry.update(found.get(entry["name"], {}))
+            entry.update(found.get((entry.get("name"), entry.get("sha256")), {}))
         write_manifest(entries, zoo)
 
 

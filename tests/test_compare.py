@@ -240,6 +240,28 @@ def test_the_protocol_table_gives_mean_sd_and_intervals_over_seeds_beside_the_pu
     assert table in captured.out and not (out / "benchmark.png").exists()  # no grid: no figure
 
 
+def test_the_protocol_table_keeps_apart_and_names_the_weights_each_run_scored(tmp_path, capsys):
+    # a reference run scored on its final weights and on the epoch picked on the test digits (score=best
+    # without a validation split): two rows, each saying which, never one mean over both
+    for seed in (1, 2):
+        write_protocol_run(tmp_path / f"final{seed}" / "eval", "stn_tutorial", seed, 0.98, 0.98,
+                           checkpoint=f"runs/{seed}/checkpoints/last.ckpt")  # fmt: skip
+        write_protocol_run(tmp_path / f"best{seed}" / "eval", "stn_tutorial", seed, 0.99, 0.99,
+                           checkpoint=f"runs/{seed}/checkpoints/best-epoch3.ckpt",
+                           weights="best on test digits")  # fmt: skip
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "--out", str(out)]) == 0
+    assert "repeats seed" not in capsys.readouterr().err
+    rows = {r["weights"]: r for r in csv.DictReader((out / "protocols.csv").open())}
+    assert (rows["final"]["accuracy"], rows["final"]["seeds"]) == ("0.9800", "2")
+    assert (rows["best on test digits"]["accuracy"], rows["best on test digits"]["seeds"]) == ("0.9900", "2")
+    table = (out / "protocols.md").read_text()
+    assert "| stn_tutorial (best on test digits) | clean | 0 | 99.00 (0.00) |" in table
+    assert "| stn_tutorial (final) | clean | 0 | 98.00 (0.00) |" in table
+    runs = {r["run"].split("/")[-2]: r["weights"] for r in csv.DictReader((out / "runs.csv").open())}
+    assert runs["final1"] == "final" and runs["best2"] == "best on test digits"
+
+
 def test_the_protocol_table_gives_the_mean_gaze_error_of_the_models_that_measured_it(tmp_path):
     for seed, (accuracy, gaze) in enumerate(((0.8, 12.0), (0.7, 9.0)), start=1):
         write_protocol_run(tmp_path / f"fovea{seed}" / "eval", "foveanet", seed, accuracy, accuracy, "fovea",

@@ -26,6 +26,7 @@ from stn_fovea.zoo import (
     main,
     manifest_lock,
     read_manifest,
+    record_measured,
     reproduce,
     sha256,
     verify,
@@ -225,13 +226,34 @@ def test_reproduce_writes_the_study_benchmark_and_nothing_else_into_the_docs(tin
     benchmark = (tmp_path / "out_tables" / "study_benchmark.csv").read_text()
     assert "out/tiny" in benchmark and "out/broken" not in benchmark
 
-    # after a change of the evaluation, --record writes what each entry measured; a failed one keeps its own
+    # after a change of the evaluation, --record writes what each entry measured, and only when every
+    # entry was measured: a manifest never mixes two protocols
+    manifest = (zoo / "manifest.yaml").read_text()
     assert reproduce(zoo, tmp_path / "out", docs, jobs=2, record=True) == 1  # broken still fails
+    assert (zoo / "manifest.yaml").read_text() == manifest
+    assert "2 entries failed: nothing was recorded" in capsys.readouterr().err
+    write_manifest([*entries, off], zoo)
+    assert reproduce(zoo, tmp_path / "out", docs, jobs=2, record=True) == 0
     recorded = {entry["name"]: entry for entry in read_manifest(zoo)}
     assert recorded["tiny_off"]["grid"] == recorded["tiny"]["grid"] == entries[0]["grid"]
-    assert recorded["broken"]["grid"] == off["grid"] and "RECORDED tiny_off" in capsys.readouterr().out
+    assert "MEASURED tiny_off" in capsys.readouterr().out
     with pytest.raises(ZooError, match="record without overrides"):
         reproduce(zoo, tmp_path / "out", docs, overrides=["evaluators.grid.digits_per_cell=10"], record=True)
+
+
+def test_record_leaves_an_entry_whose_file_was_replaced_during_its_evaluation(tmp_path):
+    """An entry shipped again (a new file, a new sha256) while reproduce --record evaluated the old
+    file keeps the numbers its own shipping measured; the entry that was evaluated takes its own."""
+    evaluation = tmp_path / "out" / "a"
+    evaluation.mkdir(parents=True)
+    grid = {"mean_over_eccentricities": {"0.7": 0.5}, "digits_per_cell": 10}
+    (evaluation / "metrics.json").write_text(json.dumps({"grid": grid}))
+    old, same = {"name": "a", "sha256": "old", "grid": {0.7: 0.1}}, {"name": "b", "sha256": "b"}
+    write_manifest([{**old, "sha256": "new"}, {**same, "grid": {0.7: 0.2}}], tmp_path)
+    record_measured(tmp_path, [(old, evaluation), (same, evaluation)])
+    kept, recorded = read_manifest(tmp_path)
+    assert kept["grid"] == {0.7: 0.1} and kept["sha256"] == "new"
+    assert recorded["grid"] == {0.7: 0.5} and recorded["digits_per_cell"] == 10
 
 
 def test_the_code_commit_names_a_changed_or_added_file_and_only_its_own_checkout(tmp_path):

@@ -28,8 +28,11 @@ class Curriculum(Callback):
     The stage of epoch e is a pure function of e (stage k covers ``epochs_per_stage`` epochs; the last
     stage lasts for the rest of training), so a resumed run continues where it stopped: the callback
     keeps no state of its own in checkpoints, the restored epoch is enough. The level is set
-    in ``on_train_epoch_start``: the DataModule renders images batch by batch from the current recipe,
-    so a change there reaches the very next training batch (no dataloader reload is involved).
+    in ``on_train_epoch_start``, and again in ``on_train_start`` for a run resumed mid-epoch (Lightning
+    then skips that epoch's start): the DataModule renders images batch by batch from the current
+    recipe, so a change there reaches the very next training batch (no dataloader reload is involved).
+    Put it first among the Trainer's callbacks (``train`` does): a stage's LR restart must be made
+    before another callback's ``on_train_epoch_start`` (the LR monitor's) reads the learning rate.
 
     The DataModule must provide ``set_train_level(**stage)`` and ``check_level(**stage)``.
 

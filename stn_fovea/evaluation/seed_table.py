@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.evaluation.benchmark import (
     PER_CONTRAST_MODELS,
     RunResult,
@@ -32,7 +33,7 @@ from stn_fovea.evaluation.reference import PROTOCOL_REFERENCE, PublishedScore
 COLUMNS = ["experiment", "model", "noise", "train_noise", "train_contrast", "protocol", "seeds",
            "accuracy", "sd", "ci_low", "ci_high", "ci", "f1_macro", "f1_sd", "gaze_error_px", "gaze_sd",
            "test_selected", "published",
-           "published_sd", "published_selection", "digits", "runs"]  # fmt: skip
+           "published_sd", "published_selection", "digits", "runs", "weights"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +45,7 @@ class Score(RunResult):
     f1_macro: float | None
     test_selected: float | None = None  # the best of the per-epoch test scores, where it was kept
     gaze_error_px: float | None = None  # mean distance glimpse centre - digit centre, where measured
+    weights: str | None = None  # "final", "best val", "best on test digits"; None where nothing says
 
 
 @dataclass(frozen=True)
@@ -70,12 +72,14 @@ class Row:
     published: PublishedScore | None
     digits: int
     runs: tuple[str, ...]
+    weights: str | None = None
 
     @property
     def name(self) -> str:
-        """The model, the contrast of a per-contrast net, and the training noise where the evaluation's
-        differs (the table names the experiment in a row above its models)."""
-        name = self.model
+        """The model, the contrast of a per-contrast net, the training noise where the evaluation's
+        differs, and which weights were scored where the runs say (the table names the experiment in a
+        row above its models)."""
+        name = self.model + (f" ({self.weights})" if self.weights else "")
         if self.train_contrast is not None:
             name += f" c{self.train_contrast:g}"
         return name if self.train_noise == self.noise else f"{name} [trained {self.train_noise:g}]"
@@ -108,22 +112,24 @@ def read_scores(metrics_path: Path) -> list[Score]:
             epochs=train_epochs(metrics),
             test_selected=float(selected["accuracy"]) if [protocol] == selected_protocol else None,
             gaze_error_px=None if protocol not in gaze else float(gaze[protocol]),
+            weights=weights_of(metrics.get("checkpoint"), metrics.get("weights")),
         )
         for protocol, accuracy in (metrics.get("accuracy") or {}).items()
     ]
 
 
 def summarise(scores: Iterable[Score]) -> list[Row]:
-    """One row per (experiment and schedule length, model, noise, protocol) over its seeds; a run that
-    repeats a seed of its group is left out and named on stderr."""
+    """One row per (experiment and schedule length, model, noise, protocol, weights scored) over its
+    seeds; a run that repeats a seed of its group is left out and named on stderr."""
 
     def key(score: Score) -> tuple:
         contrast = -1.0 if score.train_contrast is None else score.train_contrast
-        return score.label, score.model, score.noise, score.train_noise, contrast, score.protocol
+        weights = score.weights or ""
+        return score.label, score.model, score.noise, score.train_noise, contrast, score.protocol, weights
 
     groups = group_seeds(scores, key)
     rows = []
-    for (label, model, noise, train_noise, contrast, protocol), members in sorted(groups.items()):
+    for (label, model, noise, train_noise, contrast, protocol, weights), members in sorted(groups.items()):
         accuracy = [m.accuracy for m in members]
         digits = min(m.digits for m in members)
         mean, low, high, kind = seed_interval(accuracy, digits)
@@ -138,7 +144,8 @@ def summarise(scores: Iterable[Score]) -> list[Row]:
                 mean, sd, low, high, kind, statistics.fmean(f1) if f1 else None, _sd(f1) if f1 else None,
                 statistics.fmean(gaze) if gaze else None, _sd(gaze) if gaze else None,
                 statistics.fmean(selected) if selected else None,
-                PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members))
+                PROTOCOL_REFERENCE.get((label, model, protocol)), digits, tuple(m.run for m in members),
+                weights or None)
         )  # fmt: skip
     return rows
 
@@ -211,7 +218,7 @@ def write_csv(rows: Sequence[Row], path: Path) -> None:
                  _fmt(r.test_selected),
                  "" if p is None else _fmt(p.mean / 100),
                  "" if p is None else _fmt(None if p.sd is None else p.sd / 100),
-                 "" if p is None else p.selection, r.digits, " ".join(r.runs)]
+                 "" if p is None else p.selection, r.digits, " ".join(r.runs), r.weights or ""]
             )  # fmt: skip
 
 
