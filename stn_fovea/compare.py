@@ -161,6 +161,12 @@ def write_curves(folders: list[Path], out: Path) -> int:
         if not (run / "tensorboard").is_dir():
             print(f"stn_fovea: compare: {run} has no tensorboard/ events: no curve", file=sys.stderr)
             continue
+        found = training_curves.reference_curve(experiment)
+        changed = found and training_curves.schedule_change(config, len(found[1]))
+        if changed:
+            print(f"stn_fovea: compare: {run} changed its reference schedule ({changed}): its epochs do not"
+                  " line up with the reference's, no curve", file=sys.stderr)  # fmt: skip
+            continue
         written = training_curves.write_comparison(run, experiment, out, label)
         if written is not None:
             print(f"{written.name}, .png: {out}")

@@ -341,11 +341,15 @@ def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path, c
     (other / "config_resolved.yaml").write_text(
         "model_name: peripheral_atn\nexperiment_name: atn_reference\nseed: 1\n"
     )
-    cpu = (
-        tmp_path / "runs" / "cpu"
-    )  # the ATN on another schedule: its epochs do not line up with the reference's
+    # the ATN on another schedule: its epochs do not line up with the reference's
+    cpu = tmp_path / "runs" / "cpu"
     shutil.copytree(run / "tensorboard", cpu / "tensorboard")
     (cpu / "config_resolved.yaml").write_text("model_name: atn\nexperiment_name: atn_cpu\nseed: 1\n")
+    short = tmp_path / "runs" / "short"  # a reference schedule changed on the command line: no curve either
+    shutil.copytree(run / "tensorboard", short / "tensorboard")
+    (short / "config_resolved.yaml").write_text(
+        "model_name: atn\nexperiment_name: atn_reference\nseed: 3\ncurriculum:\n  epochs_per_stage: 1\n"
+    )
     failed = tmp_path / "runs" / "failed"  # a run that failed before it logged anything: no curve
     failed.mkdir()
     (failed / "config_resolved.yaml").write_text("model_name: atn\nexperiment_name: atn_reference\nseed: 1\n")
@@ -360,8 +364,11 @@ def test_a_training_curve_is_set_beside_the_reference_epoch_by_epoch(tmp_path, c
     assert (out / "training_curve_polo_atn_reference_seed2_2.csv").is_file()
     rows = list(csv.DictReader((out / "training_curve_peripheral_atn_on_atn_reference_seed1.csv").open()))
     assert rows[0]["reference"] == f"{TRAINING_CURVES_128['atn'][0]:.4f}"
-    assert f"{failed} has no tensorboard/ events" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{failed} has no tensorboard/ events" in err
+    assert f"{short} changed its reference schedule (curriculum.epochs_per_stage=1, the reference's" in err
     assert not list(out.glob("training_curve_atn_cpu*"))
+    assert not list(out.glob("training_curve_atn_reference_seed3*"))
 
 
 def test_a_run_evaluated_without_test_protocols_is_listed(tmp_path, capsys):

@@ -9,7 +9,9 @@ Python 3.7 hashes), so a curve within a few points of the other, stage by stage,
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,6 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from stn_fovea.evaluation.reference_curves import TRAINING_CURVES_128  # noqa: E402
 
 STAGE_METRIC = "val_level/acc"  # the test digits at the current stage (the reference's printout)
+STAGE_EPOCHS = 10  # the reference schedules change stage every 10 epochs
 
 
 def epoch_curve(run_dir: Path, tag: str = STAGE_METRIC) -> dict[int, float]:
@@ -46,6 +49,23 @@ def reference_curve(experiment: str | None) -> tuple[str, list[float]] | None:
     return None
 
 
+def schedule_change(config: Mapping[str, Any], epochs: int) -> str | None:
+    """What a run's config changed in a reference schedule of ``epochs`` epochs, a stage every
+    ``STAGE_EPOCHS`` (e.g. ``curriculum.epochs_per_stage=1`` on the command line); None when nothing it
+    states differs. Such a run's epochs do not line up with the reference's."""
+    max_epochs = (config.get("trainer") or {}).get("max_epochs")
+    curriculum = config.get("curriculum") or {}
+    per_stage, stages = curriculum.get("epochs_per_stage"), curriculum.get("stages")
+    if max_epochs is not None and max_epochs != epochs:
+        return f"trainer.max_epochs={max_epochs}, the reference's {epochs}"
+    if per_stage is not None and any(e != STAGE_EPOCHS for e in ([per_stage] if isinstance(per_stage, int)
+                                                                  else per_stage)):  # fmt: skip
+        return f"curriculum.epochs_per_stage={per_stage}, the reference's {STAGE_EPOCHS}"
+    if stages is not None and len(stages) * STAGE_EPOCHS != epochs:
+        return f"{len(stages)} curriculum stages, the reference's {epochs // STAGE_EPOCHS}"
+    return None
+
+
 def write_comparison(run_dir: Path, experiment: str | None, out: Path, label: str) -> Path | None:
     """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's (see
     :func:`reference_curve`), epoch by epoch (numbered from 1 as the notebooks print them); None when
@@ -68,7 +88,7 @@ def write_comparison(run_dir: Path, experiment: str | None, out: Path, label: st
     axis.plot(range(1, len(reference) + 1), reference, "--", color="grey", label=f"{model}, reference")
     epochs = sorted(ours)
     axis.plot([e + 1 for e in epochs], [ours[e] for e in epochs], color="C0", label=label)
-    for stage_end in range(10, len(reference), 10):
+    for stage_end in range(STAGE_EPOCHS, len(reference), STAGE_EPOCHS):
         axis.axvline(stage_end + 0.5, color="0.9", zorder=0)
     axis.set_xlabel("epoch (a curriculum stage every 10)")
     axis.set_ylabel("test accuracy at the stage")
