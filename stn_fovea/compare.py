@@ -30,7 +30,6 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.evaluation import benchmark, benchmark_figure, benchmark_tables, seed_table, training_curves
 
 RING_RADII = (0, 5, 10, 15, 20)
@@ -57,7 +56,7 @@ def row(path: Path) -> dict[str, Any]:
         "seed": metrics.get("seed"),
         "train_epochs": benchmark.train_epochs(metrics),
         "train_seconds": metrics.get("train_seconds"),  # absent from runs before it was recorded
-        "weights": weights_of(metrics.get("checkpoint"), metrics.get("weights")),
+        "weights": benchmark.scored_weights(metrics),
         **(metrics.get("accuracy") or {}),  # none when evaluated with evaluators.protocols=null
     }
     if "shift_map" in metrics:
@@ -162,12 +161,13 @@ def write_curves(folders: list[Path], out: Path) -> int:
             print(f"stn_fovea: compare: {run} has no tensorboard/ events: no curve", file=sys.stderr)
             continue
         found = training_curves.reference_curve(experiment)
-        changed = found and training_curves.schedule_change(config, len(found[1]))
-        if changed:
+        if found is None:  # not a reference schedule: nothing to set it beside
+            continue
+        if changed := training_curves.schedule_change(config, len(found[1])):
             print(f"stn_fovea: compare: {run} changed its reference schedule ({changed}): its epochs do not"
                   " line up with the reference's, no curve", file=sys.stderr)  # fmt: skip
             continue
-        written = training_curves.write_comparison(run, experiment, out, label)
+        written = training_curves.write_comparison(run, found, out, label)
         if written is not None:
             print(f"{written.name}, .png: {out}")
             count += 1

@@ -17,10 +17,10 @@ import json
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from omegaconf import OmegaConf
 from scipy import stats
@@ -107,7 +107,7 @@ def read_cells(metrics_path: Path) -> list[Cell]:
         return []
     model, noise, seed = str(metrics["model"]), float(metrics["noise"]), metrics.get("seed")
     label = str(metrics.get("experiment") or model) + changes_suffix(metrics.get("model_changes") or [])
-    weights = weights_of(metrics.get("checkpoint"), metrics.get("weights"))
+    weights = scored_weights(metrics)
     label += f" ({weights})" if weights else ""  # the final weights or the best validation checkpoint
     train_noise = float(metrics.get("train_noise", noise))
     trained = metrics.get("train_contrast") or []
@@ -136,6 +136,11 @@ def read_cells(metrics_path: Path) -> list[Cell]:
                 )
             )
     return cells
+
+
+def scored_weights(metrics: Mapping[str, Any]) -> str | None:
+    """Which weights an evaluation (its metrics.json) scored, as tables name them (``weights_of``)."""
+    return weights_of(metrics.get("checkpoint"), metrics.get("weights"))
 
 
 def train_epochs(metrics: dict) -> int | None:

@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stn_fovea.checkpoint_names import weights_of
 from stn_fovea.evaluation.benchmark import (
     PER_CONTRAST_MODELS,
     RunResult,
     changes_suffix,
     group_seeds,
+    scored_weights,
     seed_interval,
     train_epochs,
 )
@@ -112,7 +112,7 @@ def read_scores(metrics_path: Path) -> list[Score]:
             epochs=train_epochs(metrics),
             test_selected=float(selected["accuracy"]) if [protocol] == selected_protocol else None,
             gaze_error_px=None if protocol not in gaze else float(gaze[protocol]),
-            weights=weights_of(metrics.get("checkpoint"), metrics.get("weights")),
+            weights=scored_weights(metrics),
         )
         for protocol, accuracy in (metrics.get("accuracy") or {}).items()
     ]

@@ -58,21 +58,20 @@ def schedule_change(config: Mapping[str, Any], epochs: int) -> str | None:
     per_stage, stages = curriculum.get("epochs_per_stage"), curriculum.get("stages")
     if max_epochs is not None and max_epochs != epochs:
         return f"trainer.max_epochs={max_epochs}, the reference's {epochs}"
-    if per_stage is not None and any(e != STAGE_EPOCHS for e in ([per_stage] if isinstance(per_stage, int)
-                                                                  else per_stage)):  # fmt: skip
+    durations = [per_stage] if isinstance(per_stage, int) else list(per_stage or [])
+    if any(epochs_of_stage != STAGE_EPOCHS for epochs_of_stage in durations):
         return f"curriculum.epochs_per_stage={per_stage}, the reference's {STAGE_EPOCHS}"
     if stages is not None and len(stages) * STAGE_EPOCHS != epochs:
         return f"{len(stages)} curriculum stages, the reference's {epochs // STAGE_EPOCHS}"
     return None
 
 
-def write_comparison(run_dir: Path, experiment: str | None, out: Path, label: str) -> Path | None:
-    """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's (see
+def write_comparison(run_dir: Path, found: tuple[str, list[float]], out: Path, label: str) -> Path | None:
+    """``<out>/training_curve_<label>.csv`` and ``.png``: our curve and the reference's (``found``, from
     :func:`reference_curve`), epoch by epoch (numbered from 1 as the notebooks print them); None when
-    there is no reference curve or the run logged none."""
-    found = reference_curve(experiment)
+    the run logged none."""
     ours = epoch_curve(run_dir)
-    if found is None or not ours:
+    if not ours:
         return None
     model, reference = found
     out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +89,7 @@ def write_comparison(run_dir: Path, experiment: str | None, out: Path, label: st
     axis.plot([e + 1 for e in epochs], [ours[e] for e in epochs], color="C0", label=label)
     for stage_end in range(STAGE_EPOCHS, len(reference), STAGE_EPOCHS):
         axis.axvline(stage_end + 0.5, color="0.9", zorder=0)
-    axis.set_xlabel("epoch (a curriculum stage every 10)")
+    axis.set_xlabel(f"epoch (a curriculum stage every {STAGE_EPOCHS})")
     axis.set_ylabel("test accuracy at the stage")
     axis.set_ylim(0, 1)
     axis.legend(loc="lower right")
