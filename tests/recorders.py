@@ -39,6 +39,8 @@ class EpochRecorder(Callback):
         record["max_abs_shift"] = max(record["max_abs_shift"], int(batch["shift"].abs().max()))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        if trainer.current_epoch not in self.epochs:  # resumed after its last batch: nothing trained
+            return
         self.epochs[trainer.current_epoch]["global_step"] = trainer.global_step
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.epochs))
@@ -88,3 +90,29 @@ class FailAt(Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
         if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
             raise RuntimeError(f"planted crash at epoch {self.epoch}, batch {batch_idx}")
+
+
+class FailAfterLastBatch(Callback):
+    """Raises after the last batch of training epoch ``epoch``, in the hook ``hook``: that batch's
+    on_train_batch_end, on_validation_start (the epoch's validation) or on_train_epoch_end."""
+
+    HOOKS = ("on_train_batch_end", "on_validation_start", "on_train_epoch_end")
+
+    def __init__(self, epoch: int, hook: str) -> None:
+        if hook not in self.HOOKS:
+            raise ValueError(f"hook must be one of {self.HOOKS}, got {hook}")
+        self.epoch, self.hook = epoch, hook
+
+    def _fail(self, trainer: L.Trainer, hook: str) -> None:
+        if (hook, trainer.current_epoch) == (self.hook, self.epoch) and not trainer.sanity_checking:
+            raise RuntimeError(f"planted crash in {hook} after the last batch of epoch {self.epoch}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == trainer.num_training_batches - 1:
+            self._fail(trainer, "on_train_batch_end")
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module) -> None:
+        self._fail(trainer, "on_validation_start")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        self._fail(trainer, "on_train_epoch_end")

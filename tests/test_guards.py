@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import TINY_RUN, TINY_RUN_128, data_root
+from recorders import FailAfterLastBatch
 from stn_fovea.checkpoint import load_module, read_checkpoint
 from stn_fovea.data.datamodule import TRAIN, NoisyMNIST
 from stn_fovea.data.retina_digits import RetinaDigits
@@ -118,14 +119,15 @@ def test_a_curriculum_stage_reaches_the_keys_and_images_of_training_batches(size
 
 class OptimiserStateRecorder(Callback):
     """Writes {epoch: {"momentum": bool, "lr": float}} to ``path``: whether the optimiser holds momentum
-    buffers, and its LR, when the first training batch of each epoch starts (before its step)."""
+    buffers, and its LR, when the first training batch of each epoch that this process trains starts
+    (before its step; batch 0 unless the run resumed in the middle of the epoch)."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.epochs: dict[int, dict] = {}
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
-        if batch_idx == 0:
+        if trainer.current_epoch not in self.epochs:
             optimizer = trainer.optimizers[0]
             buffers = [state.get("momentum_buffer") for state in optimizer.state.values()]
             self.epochs[trainer.current_epoch] = {
@@ -194,6 +196,61 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_trains_the_rest_of_it_at_that_e
     train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
     resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
     assert list(resumed) == [1] and resumed[1]["stage"]["eccentricity_std_px"] == 10
+
+
+@pytest.mark.parametrize("hook", FailAfterLastBatch.HOOKS)
+def test_a_run_resumed_from_a_crash_after_an_epochs_last_batch_still_restarts_the_lr(compose_train, hook):
+    """A crash at the end of epoch 1 (after its last batch) leaves on_exception.ckpt; resumed from it, the
+    next epoch (2) opens the stage with the LR restart. Lightning may skip on_train_epoch_start of the
+    epoch it resumes into: the restart must still happen once, at epoch 2, as in a run that never
+    stopped."""
+    common = (
+        *SMALL_128,
+        *RESTART_STAGES,
+        "model=peripheral_atn",
+        "data.batch_size=50",
+        "optimizer.lr=0.01",
+        "optimizer.momentum=0.9",
+        "trainer.max_epochs=3",
+        "+callbacks.record._target_=recorders.EpochRecorder",
+        "+callbacks.record.path=${paths.output_dir}/epochs.json",
+    )
+    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAfterLastBatch",
+                             "+callbacks.fail.epoch=1", f"+callbacks.fail.hook={hook}",
+                             output="run")  # fmt: skip
+    with pytest.raises(RuntimeError, match="planted crash"):
+        train(crashing)
+    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
+    resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
+    assert list(resumed) == [2]
+    assert resumed[2]["lr"] == pytest.approx(0.001)  # 0.1 x the initial 0.01
+    assert resumed[2]["stage"]["contrast"] == [0.3, 0.7]
+
+
+def test_a_run_resumed_in_the_middle_of_its_restart_epoch_does_not_restart_again(compose_train):
+    """The restart of epoch 2 was made before the crash at its batch 2: resumed there, the optimiser
+    keeps the momentum it built since the restart (a second restart would clear it)."""
+    common = (
+        *SMALL_128,
+        *RESTART_STAGES,
+        "model=peripheral_atn",
+        "data.batch_size=50",
+        "optimizer.lr=0.01",
+        "optimizer.momentum=0.9",
+        "trainer.max_epochs=3",
+        "+callbacks.state._target_=test_guards.OptimiserStateRecorder",
+        "+callbacks.state.path=${paths.output_dir}/state.json",
+    )
+    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAt", "+callbacks.fail.epoch=2",
+                             "+callbacks.fail.batch=2", output="run")  # fmt: skip
+    with pytest.raises(RuntimeError, match="planted crash"):
+        train(crashing)
+    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    resumed = compose_train(*common, f"ckpt_path={stopped}", output="resumed")
+    train(resumed)
+    state = json.loads((Path(resumed.paths.output_dir) / "state.json").read_text())
+    assert state == {"2": {"momentum": True, "lr": pytest.approx(0.001)}}
 
 
 def test_a_128_run_resumed_just_before_and_just_after_an_lr_restart_is_exact(compose_train):

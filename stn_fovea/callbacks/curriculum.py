@@ -26,11 +26,13 @@ class Curriculum(Callback):
     """Steps the training set of the DataModule through ``stages``.
 
     The stage of epoch e is a pure function of e (stage k covers ``epochs_per_stage`` epochs; the last
-    stage lasts for the rest of training), so a resumed run continues where it stopped: the callback
-    keeps no state of its own in checkpoints, the restored epoch is enough. The level is set
-    in ``on_train_epoch_start``, and again in ``on_train_start`` for a run resumed mid-epoch (Lightning
-    then skips that epoch's start): the DataModule renders images batch by batch from the current
-    recipe, so a change there reaches the very next training batch (no dataloader reload is involved).
+    stage lasts for the rest of training), so a resumed run continues where it stopped. An epoch's
+    stage (and LR restart) is entered in ``on_train_epoch_start``, or at its first batch when Lightning
+    skipped that hook (a run resumed in the middle of an epoch, or from a checkpoint written after an
+    epoch's last batch), and the level is set again in ``on_train_start``: the DataModule renders images
+    batch by batch from the current recipe, so a change there reaches the very next training batch (no
+    dataloader reload is involved). The only state kept in checkpoints is the epoch of the last LR
+    restart, so that a run resumed in that epoch does not restart again.
     Put it first among the Trainer's callbacks (``train`` does): a stage's LR restart must be made
     before another callback's ``on_train_epoch_start`` (the LR monitor's) reads the learning rate.
 
@@ -69,6 +71,14 @@ class Curriculum(Callback):
             if factor is not None and not float(factor) > 0:
                 raise ConfigError(f"curriculum stage {index}: {LR_RESTART} must be positive, got {factor}")
         self.stage_index = 0
+        self.entered_epoch: int | None = None  # the epoch whose stage was last entered, in this process
+        self.restarted_epoch: int | None = None  # the epoch of the last LR restart, kept in checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"restarted_epoch": self.restarted_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.restarted_epoch = state_dict.get("restarted_epoch")
 
     @property
     def total_epochs(self) -> int:
@@ -139,11 +149,26 @@ class Curriculum(Callback):
         self._apply(trainer, trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._enter(trainer, pl_module)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._enter(trainer, pl_module)  # its epoch's start was skipped on a resume: enter it now
+
+    def _enter(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Enter the current epoch's stage once: set its level, restart the optimiser if the epoch
+        opens a stage with ``lr_restart`` (unless a checkpoint says that restart was made), log it."""
         epoch = trainer.current_epoch
+        if self.entered_epoch == epoch:
+            return
+        self.entered_epoch = epoch
         self._apply(trainer, epoch)
         factor = self.stages[self.stage_index].get(LR_RESTART)
-        if factor is not None and epoch == self.stage_start(self.stage_index):
+        opens = epoch == self.stage_start(self.stage_index)
+        if factor is not None and opens and self.restarted_epoch != epoch:
             self.restart_learning_rate(trainer, float(factor))
+            self.restarted_epoch = epoch
             log.info(
                 "epoch %d: stage %d restarts the optimiser at %g x its initial LR",
                 epoch,
