@@ -65,6 +65,9 @@ run() {  # run NAME SHIP_ARGS... -- TRAIN_ARGS...: train (or resume), then ship 
     "$PY" -m stn_fovea.evaluate ckpt_path="$dir/checkpoints/last.ckpt" +model.net.reencode_as_trained=true \
       hydra.run.dir="$dir/eval_as_trained"
   fi
+  # weights shipped as trained (not --half): the run's own evaluation of them stands, no second one
+  # (the ATN's grid reads 10,000 digits per cell: about 20 min)
+  [[ " ${ship[*]} " != *" --half "* ]] && ship+=(--measured-by "$dir/eval/metrics.json")
   "$PY" -m stn_fovea.zoo add "$name" "$dir/checkpoints/last.ckpt" "${ship[@]}" --machine "$MACHINE" \
     --threads "$OMP_NUM_THREADS" --command "python -m stn_fovea.train $*"
   rm -rf "zoo/runs/$name"

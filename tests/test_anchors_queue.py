@@ -90,6 +90,11 @@ def test_what_where_queue_runs_seed_one_then_the_reference_map_net_then_the_othe
     shipped = [c for c in calls if c[1] == "stn_fovea.zoo"]
     assert [c[3] for c in shipped] == trained(calls)
     assert ["--half" in c for c in shipped] == [True] * 4 + [False] * 2
+    # weights shipped as trained take the run's own evaluation; float16 ones are evaluated as stored
+    measured_by = [c[c.index("--measured-by") + 1] if "--measured-by" in c else None for c in shipped]
+    assert measured_by == [None] * 4 + [
+        f"outputs/anchors/{name}/eval/metrics.json" for name in trained(calls)[4:]
+    ]
 
 
 def test_a_run_another_queue_holds_is_left_to_it(project):
