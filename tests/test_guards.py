@@ -200,10 +200,11 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_trains_the_rest_of_it_at_that_e
 
 @pytest.mark.parametrize("hook", FailAfterLastBatch.HOOKS)
 def test_a_run_resumed_from_a_crash_after_an_epochs_last_batch_still_restarts_the_lr(compose_train, hook):
-    """A crash at the end of epoch 1 (after its last batch) leaves on_exception.ckpt; resumed from it, the
-    next epoch (2) opens the stage with the LR restart. Lightning may skip on_train_epoch_start of the
-    epoch it resumes into: the restart must still happen once, at epoch 2, as in a run that never
-    stopped."""
+    """A crash after epoch 1's last batch leaves on_exception.ckpt; resumed from it, the next epoch (2)
+    opens the stage with the LR restart. Resumed from the last batch's end, Lightning skips epoch 2's
+    on_train_epoch_start (the case that failed: 0.01, momentum kept); from the validation or the epoch's
+    end it does not (guards against a change of Lightning): the restart must happen at epoch 2, a fresh
+    optimiser at 0.1 x its LR, as in a run that never stopped."""
     common = (
         *SMALL_128,
         *RESTART_STAGES,
@@ -214,6 +215,8 @@ def test_a_run_resumed_from_a_crash_after_an_epochs_last_batch_still_restarts_th
         "trainer.max_epochs=3",
         "+callbacks.record._target_=recorders.EpochRecorder",
         "+callbacks.record.path=${paths.output_dir}/epochs.json",
+        "+callbacks.state._target_=test_guards.OptimiserStateRecorder",
+        "+callbacks.state.path=${paths.output_dir}/state.json",
     )
     crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAfterLastBatch",
                              "+callbacks.fail.epoch=1", f"+callbacks.fail.hook={hook}",
@@ -224,13 +227,18 @@ def test_a_run_resumed_from_a_crash_after_an_epochs_last_batch_still_restarts_th
     train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
     resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
     assert list(resumed) == [2]
-    assert resumed[2]["lr"] == pytest.approx(0.001)  # 0.1 x the initial 0.01
     assert resumed[2]["stage"]["contrast"] == [0.3, 0.7]
+    state = json.loads((Path(crashing.paths.output_dir).parent / "resumed" / "state.json").read_text())
+    assert state == {"2": {"momentum": False, "lr": pytest.approx(0.001)}}  # 0.1 x the initial 0.01
 
 
-def test_a_run_resumed_in_the_middle_of_its_restart_epoch_does_not_restart_again(compose_train):
+@pytest.mark.parametrize("written_before_the_state", [False, True])
+def test_a_run_resumed_in_the_middle_of_its_restart_epoch_does_not_restart_again(
+    compose_train, written_before_the_state
+):
     """The restart of epoch 2 was made before the crash at its batch 2: resumed there, the optimiser
-    keeps the momentum it built since the restart (a second restart would clear it)."""
+    keeps the momentum it built since the restart (a second restart would clear it). Also from a
+    checkpoint written before the curriculum kept the epoch of its restart (no state of its own)."""
     common = (
         *SMALL_128,
         *RESTART_STAGES,
@@ -247,6 +255,11 @@ def test_a_run_resumed_in_the_middle_of_its_restart_epoch_does_not_restart_again
     with pytest.raises(RuntimeError, match="planted crash"):
         train(crashing)
     stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    if written_before_the_state:
+        checkpoint = read_checkpoint(stopped)
+        del checkpoint["callbacks"]["Curriculum"]
+        stopped = stopped.with_name("before_the_state.ckpt")
+        torch.save(checkpoint, stopped)
     resumed = compose_train(*common, f"ckpt_path={stopped}", output="resumed")
     train(resumed)
     state = json.loads((Path(resumed.paths.output_dir) / "state.json").read_text())

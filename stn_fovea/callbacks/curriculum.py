@@ -80,6 +80,19 @@ class Curriculum(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.restarted_epoch = state_dict.get("restarted_epoch")
 
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # Lightning calls this before load_state_dict, which a checkpoint written before the curriculum
+        # kept its state never reaches: there, an epoch begun and not ended had run its start, restart
+        # included, so a run resumed inside it must not restart again
+        if self.state_key in checkpoint.get("callbacks", {}):
+            return
+        loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        progress = loop.get("epoch_progress", {}).get("current", {})
+        if progress.get("started", 0) > progress.get("processed", 0):
+            self.restarted_epoch = int(progress["started"]) - 1
+
     @property
     def total_epochs(self) -> int:
         return sum(self.durations)
