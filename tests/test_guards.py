@@ -145,6 +145,28 @@ RESTART_STAGES = (
     "{eccentricity_std_px:10,contrast:[0.3,0.7],lr_restart:0.1}]",
 )
 SMALL_128 = (*TINY_RUN_128, "data.train_size=200", "data.val_size=100", "data.test_size=50", "evaluate=false")
+# Four batches an epoch at SGD 0.01 with momentum, three epochs (the third restarts at 0.1 x the LR), and
+# the optimiser's momentum and LR at the first batch each epoch trains
+MOMENTUM_RUN_128 = (
+    *SMALL_128,
+    *RESTART_STAGES,
+    "model=peripheral_atn",
+    "data.batch_size=50",
+    "optimizer.lr=0.01",
+    "optimizer.momentum=0.9",
+    "trainer.max_epochs=3",
+    "+callbacks.state._target_=test_guards.OptimiserStateRecorder",
+    "+callbacks.state.path=${paths.output_dir}/state.json",
+)
+
+
+def crashed(compose_train, *overrides: str) -> Path:
+    """Train with ``overrides`` (one of them plants a crash, recorders.FailAt or FailAfterLastBatch), in
+    run/; the on_exception.ckpt the crash leaves."""
+    crashing = compose_train(*overrides, output="run")
+    with pytest.raises(RuntimeError, match="planted crash"):
+        train(crashing)
+    return Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
 
 
 def test_an_lr_restart_clears_the_optimiser_state(compose_train):
@@ -186,16 +208,14 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_trains_the_rest_of_it_at_that_e
         "+callbacks.record._target_=recorders.EpochRecorder",
         "+callbacks.record.path=${paths.output_dir}/epochs.json",
     )
-    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAt", "+callbacks.fail.epoch=1",
-                             "+callbacks.fail.batch=2", output="run")  # fmt: skip
-    with pytest.raises(RuntimeError, match="planted crash"):
-        train(crashing)
-    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    stopped = crashed(compose_train, *common, "+callbacks.fail._target_=recorders.FailAt",
+                      "+callbacks.fail.epoch=1", "+callbacks.fail.batch=2")  # fmt: skip
     progress = read_checkpoint(stopped)["loops"]["fit_loop"]["epoch_loop.batch_progress"]
     assert progress["current"]["completed"] == 2  # two of epoch 1's four batches trained
-    train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
-    resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
-    assert list(resumed) == [1] and resumed[1]["stage"]["eccentricity_std_px"] == 10
+    resumed = compose_train(*common, f"ckpt_path={stopped}", output="resumed")
+    train(resumed)
+    epochs = epochs_of(resumed.paths.output_dir)
+    assert list(epochs) == [1] and epochs[1]["stage"]["eccentricity_std_px"] == 10
 
 
 @pytest.mark.parametrize("hook", FailAfterLastBatch.HOOKS)
@@ -206,29 +226,18 @@ def test_a_run_resumed_from_a_crash_after_an_epochs_last_batch_still_restarts_th
     end it does not (guards against a change of Lightning): the restart must happen at epoch 2, a fresh
     optimiser at 0.1 x its LR, as in a run that never stopped."""
     common = (
-        *SMALL_128,
-        *RESTART_STAGES,
-        "model=peripheral_atn",
-        "data.batch_size=50",
-        "optimizer.lr=0.01",
-        "optimizer.momentum=0.9",
-        "trainer.max_epochs=3",
+        *MOMENTUM_RUN_128,
         "+callbacks.record._target_=recorders.EpochRecorder",
         "+callbacks.record.path=${paths.output_dir}/epochs.json",
-        "+callbacks.state._target_=test_guards.OptimiserStateRecorder",
-        "+callbacks.state.path=${paths.output_dir}/state.json",
     )
-    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAfterLastBatch",
-                             "+callbacks.fail.epoch=1", f"+callbacks.fail.hook={hook}",
-                             output="run")  # fmt: skip
-    with pytest.raises(RuntimeError, match="planted crash"):
-        train(crashing)
-    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
-    train(compose_train(*common, f"ckpt_path={stopped}", output="resumed"))
-    resumed = epochs_of(Path(crashing.paths.output_dir).parent / "resumed")
-    assert list(resumed) == [2]
-    assert resumed[2]["stage"]["contrast"] == [0.3, 0.7]
-    state = json.loads((Path(crashing.paths.output_dir).parent / "resumed" / "state.json").read_text())
+    stopped = crashed(compose_train, *common, "+callbacks.fail._target_=recorders.FailAfterLastBatch",
+                      "+callbacks.fail.epoch=1", f"+callbacks.fail.hook={hook}")  # fmt: skip
+    resumed = compose_train(*common, f"ckpt_path={stopped}", output="resumed")
+    train(resumed)
+    epochs = epochs_of(resumed.paths.output_dir)
+    assert list(epochs) == [2]
+    assert epochs[2]["stage"]["contrast"] == [0.3, 0.7]
+    state = json.loads((Path(resumed.paths.output_dir) / "state.json").read_text())
     assert state == {"2": {"momentum": False, "lr": pytest.approx(0.001)}}  # 0.1 x the initial 0.01
 
 
@@ -239,28 +248,14 @@ def test_a_run_resumed_in_the_middle_of_its_restart_epoch_does_not_restart_again
     """The restart of epoch 2 was made before the crash at its batch 2: resumed there, the optimiser
     keeps the momentum it built since the restart (a second restart would clear it). Also from a
     checkpoint written before the curriculum kept the epoch of its restart (no state of its own)."""
-    common = (
-        *SMALL_128,
-        *RESTART_STAGES,
-        "model=peripheral_atn",
-        "data.batch_size=50",
-        "optimizer.lr=0.01",
-        "optimizer.momentum=0.9",
-        "trainer.max_epochs=3",
-        "+callbacks.state._target_=test_guards.OptimiserStateRecorder",
-        "+callbacks.state.path=${paths.output_dir}/state.json",
-    )
-    crashing = compose_train(*common, "+callbacks.fail._target_=recorders.FailAt", "+callbacks.fail.epoch=2",
-                             "+callbacks.fail.batch=2", output="run")  # fmt: skip
-    with pytest.raises(RuntimeError, match="planted crash"):
-        train(crashing)
-    stopped = Path(crashing.paths.output_dir) / "checkpoints" / "on_exception.ckpt"
+    stopped = crashed(compose_train, *MOMENTUM_RUN_128, "+callbacks.fail._target_=recorders.FailAt",
+                      "+callbacks.fail.epoch=2", "+callbacks.fail.batch=2")  # fmt: skip
     if written_before_the_state:
         checkpoint = read_checkpoint(stopped)
         del checkpoint["callbacks"]["Curriculum"]
         stopped = stopped.with_name("before_the_state.ckpt")
         torch.save(checkpoint, stopped)
-    resumed = compose_train(*common, f"ckpt_path={stopped}", output="resumed")
+    resumed = compose_train(*MOMENTUM_RUN_128, f"ckpt_path={stopped}", output="resumed")
     train(resumed)
     state = json.loads((Path(resumed.paths.output_dir) / "state.json").read_text())
     assert state == {"2": {"momentum": True, "lr": pytest.approx(0.001)}}

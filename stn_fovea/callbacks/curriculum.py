@@ -27,12 +27,12 @@ class Curriculum(Callback):
 
     The stage of epoch e is a pure function of e (stage k covers ``epochs_per_stage`` epochs; the last
     stage lasts for the rest of training), so a resumed run continues where it stopped. An epoch's
-    stage (and LR restart) is entered in ``on_train_epoch_start``, or at its first batch when Lightning
-    skipped that hook (a run resumed in the middle of an epoch, or from a checkpoint written after an
-    epoch's last batch), and the level is set again in ``on_train_start``: the DataModule renders images
-    batch by batch from the current recipe, so a change there reaches the very next training batch (no
-    dataloader reload is involved). The only state kept in checkpoints is the epoch of the last LR
-    restart, so that a run resumed in that epoch does not restart again.
+    stage (its level and LR restart) is entered in ``on_train_epoch_start``, and in ``on_train_start``
+    for the epoch a resumed run goes on with (Lightning skips that epoch's start when the run resumed in
+    its middle or from a checkpoint written after the previous epoch's last batch): the DataModule
+    renders images batch by batch from the current recipe, so a change there reaches the very next
+    training batch (no dataloader reload is involved). The only state kept in checkpoints is the epoch
+    of the last LR restart, so that a restart is made once, also across a resume.
     Put it first among the Trainer's callbacks (``train`` does): a stage's LR restart must be made
     before another callback's ``on_train_epoch_start`` (the LR monitor's) reads the learning rate.
 
@@ -71,7 +71,6 @@ class Curriculum(Callback):
             if factor is not None and not float(factor) > 0:
                 raise ConfigError(f"curriculum stage {index}: {LR_RESTART} must be positive, got {factor}")
         self.stage_index = 0
-        self.entered_epoch: int | None = None  # the epoch whose stage was last entered, in this process
         self.restarted_epoch: int | None = None  # the epoch of the last LR restart, kept in checkpoints
 
     def state_dict(self) -> dict[str, Any]:
@@ -158,24 +157,25 @@ class Curriculum(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning restores a checkpoint's loops after on_fit_start, and a run resumed in the middle of an
-        # epoch (from on_exception.ckpt) skips that epoch's on_train_epoch_start: set its stage here
-        self._apply(trainer, trainer.current_epoch)
+        # epoch, or from a checkpoint written after an epoch's last batch, skips the on_train_epoch_start
+        # of the epoch it goes on with: set that epoch's stage, and make its restart, here (before its
+        # first batch is rendered)
+        self._enter(trainer, trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._enter(trainer, pl_module)
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._enter(trainer, pl_module)  # its epoch's start was skipped on a resume: enter it now
-
-    def _enter(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Enter the current epoch's stage once: set its level, restart the optimiser if the epoch
-        opens a stage with ``lr_restart`` (unless a checkpoint says that restart was made), log it."""
         epoch = trainer.current_epoch
-        if self.entered_epoch == epoch:
-            return
-        self.entered_epoch = epoch
+        self._enter(trainer, epoch)
+        pl_module.log("curriculum/stage", float(self.stage_index), on_step=False, on_epoch=True)
+        for name, value in self.data_level(self.stage_index).items():
+            if isinstance(value, (int, float)):
+                pl_module.log(f"curriculum/{name}", float(value), on_step=False, on_epoch=True)
+            else:  # a range such as contrast [low, high]
+                for bound, number in zip(("low", "high"), value, strict=True):
+                    pl_module.log(f"curriculum/{name}_{bound}", float(number), on_step=False, on_epoch=True)
+
+    def _enter(self, trainer: L.Trainer, epoch: int) -> None:
+        """Set epoch ``epoch``'s stage and, if the epoch opens a stage with ``lr_restart``, restart the
+        optimiser, once: not again when it was made already (in this process or before a checkpoint)."""
         self._apply(trainer, epoch)
         factor = self.stages[self.stage_index].get(LR_RESTART)
         opens = epoch == self.stage_start(self.stage_index)
@@ -188,10 +188,3 @@ class Curriculum(Callback):
                 self.stage_index,
                 factor,
             )
-        pl_module.log("curriculum/stage", float(self.stage_index), on_step=False, on_epoch=True)
-        for name, value in self.data_level(self.stage_index).items():
-            if isinstance(value, (int, float)):
-                pl_module.log(f"curriculum/{name}", float(value), on_step=False, on_epoch=True)
-            else:  # a range such as contrast [low, high]
-                for bound, number in zip(("low", "high"), value, strict=True):
-                    pl_module.log(f"curriculum/{name}_{bound}", float(number), on_step=False, on_epoch=True)
