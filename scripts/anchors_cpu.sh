@@ -79,9 +79,10 @@ stn_runs() {  # POLO-ATN seeds and our peripheral ATN, on the reference schedule
     run "polo_atn_reference_s$seed" -- experiment=polo_atn_reference seed="$seed"
   done
   # the ATN's schedule, the same for every parameter: its localisation at the schedule's LR too (the
-  # model's default tenth is for Adam, which atn_reference does not use)
+  # model's default tenth is for Adam, which atn_reference does not use), its translation bounded (an
+  # unbounded one left the image at epoch 3 of the first run, which then trained at chance to its end)
   run peripheral_atn_reference_s1 -- experiment=atn_reference model=peripheral_atn \
-    model.localization_lr_scale=1.0 seed=1
+    model.localization_lr_scale=1.0 model.net.transformer.pose.max_shift=0.75 seed=1
 }
 
 usage() { awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; }

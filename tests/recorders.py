@@ -1,5 +1,6 @@
-"""Test callbacks: what reached the model in each epoch, a meeting of a sweep's runs in training, and a
-hold at an epoch end during which a test stops the job (preemption)."""
+"""Test callbacks and a test pose: what reached the model in each epoch, a meeting of a sweep's runs in
+training, a hold at an epoch end during which a test stops the job (preemption), a pose that starts
+off the image."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
+
+from stn_fovea.models.pose import TranslationPose
 
 
 class EpochRecorder(Callback):
@@ -116,3 +120,10 @@ class FailAfterLastBatch(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
         self._fail(trainer, "on_train_epoch_end")
+
+
+class OffImagePose(TranslationPose):
+    """A translation that starts at tx = ty = 5: unbounded, the window starts wholly off the image."""
+
+    def initial_params(self) -> torch.Tensor:
+        return torch.full((2,), 5.0)

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from stn_fovea.models.pose import AttentionPose, TranslationPose
 from stn_fovea.models.retina import LogPolarRetina, cropped_pyramid, log_polar_bank
-from stn_fovea.models.sampler import AffineSampler, glimpse_corners
+from stn_fovea.models.sampler import AffineSampler, glimpse_corners, on_image
 
 
 def test_log_polar_bank_shape_normalisation_and_where_the_energy_lies():
@@ -55,6 +55,37 @@ def test_attention_and_translation_poses_build_scaled_translations():
     fixed = TranslationPose(0.2)(torch.tensor([[0.1, 0.2]]))
     assert torch.allclose(fixed, torch.tensor([[[0.2, 0.0, 0.1], [0.0, 0.2, 0.2]]]))
     assert torch.equal(TranslationPose().initial_params(), torch.zeros(2))
+
+
+def test_a_bounded_translation_keeps_the_window_on_the_image():
+    """max_shift = 1 - scale: whatever the head outputs, the 0.25-scale window lies wholly on the
+    image (the outputs our peripheral ATN's localisation gave when it had sent every glimpse off the
+    image, and far beyond); unbounded, the same outputs put it off the image."""
+    outputs = torch.tensor([[0.54, -2.1], [100.0, -100.0], [0.0, 0.0]])
+    bounded = glimpse_corners(TranslationPose(0.25, max_shift=0.75)(outputs), (128, 128))
+    assert bool(((bounded >= -0.5 - 1e-4) & (bounded <= 127.5 + 1e-4)).all())
+    assert torch.allclose(bounded[2, :, 0].mean(), torch.tensor(63.5))  # the centre stays the start
+    unbounded = glimpse_corners(TranslationPose(0.25)(outputs[:1]), (128, 128))
+    assert float(unbounded[0, :, 1].max()) < -0.5  # wholly above the image
+    raw = torch.tensor([[0.3, -0.2]], requires_grad=True)  # and a bounded shift still learns
+    TranslationPose(0.25, max_shift=0.75)(raw)[0, :, 2].sum().backward()
+    assert bool((raw.grad > 0).all())
+    with pytest.raises(ValueError, match="max_shift"):
+        TranslationPose(0.25, max_shift=0.0)
+
+
+def test_a_window_is_on_the_image_while_any_of_it_overlaps_the_image():
+    """A 25.6 px window (scale 0.2) moved right, then down: on the image while any part of it is,
+    off it once wholly past the last pixel's outer edge (tx = 1.195 leaves 0.3 px on, 1.21 none)."""
+    shifts = torch.tensor([0.0, 0.9, 1.195, 1.21, 3.0])
+    thetas = torch.zeros(5, 2, 3)
+    thetas[:, 0, 0] = thetas[:, 1, 1] = 0.2
+    for axis in (0, 1):
+        moved = thetas.clone()
+        moved[:, axis, 2] = shifts
+        assert on_image(glimpse_corners(moved, (128, 128)), (128, 128)).tolist() == [True] * 3 + [False] * 2
+        moved[:, axis, 2] = -shifts
+        assert on_image(glimpse_corners(moved, (128, 128)), (128, 128)).tolist() == [True] * 3 + [False] * 2
 
 
 def test_glimpse_corners_follow_the_sampling_grid():

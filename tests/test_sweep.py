@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import ROOT, TINY_RUN, data_root
 from stn_fovea.callbacks.finite_loss import DivergedError
+from stn_fovea.callbacks.lost_glimpse import LostGlimpseError
 from stn_fovea.checkpoint import read_checkpoint
 from stn_fovea.sweep import FAILURE_FILE
 from stn_fovea.train import train
@@ -146,6 +147,27 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_a_checkpoint(compose
     with pytest.raises(DivergedError, match="loss is not finite"):
         train(cfg)
     assert (Path(cfg.paths.output_dir) / "checkpoints" / "on_exception.ckpt").is_file()
+
+
+@pytest.mark.parametrize("max_shift", ["null", "0.75"])
+def test_a_run_whose_glimpses_all_left_the_image_stops_with_a_clear_error(compose_train, max_shift):
+    """A window wholly off the image reads zeros and gets no gradient: unbounded, a pose that starts
+    there stops at the first epoch's end with a checkpoint, instead of training at chance to its end;
+    bounded (max_shift), the same start keeps the window on the image and the run trains."""
+    cfg = compose_train(
+        *TINY_RUN_FOR_WARNING,
+        "model.net.transformer.pose._target_=recorders.OffImagePose",
+        f"model.net.transformer.pose.max_shift={max_shift}",
+        "curriculum=none",
+    )
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    if max_shift == "null":
+        with pytest.raises(LostGlimpseError, match="epoch 0 was read wholly off the image"):
+            train(cfg)
+        assert (checkpoints / "on_exception.ckpt").is_file()
+    else:
+        train(cfg)
+        assert (checkpoints / "last.ckpt").is_file()
 
 
 def test_a_curriculum_that_replaces_a_value_the_user_set_says_so(compose_train, caplog):

@@ -291,6 +291,7 @@ def table_rows(markdown: str, first_header_cell: str) -> list[dict[str, str]]:
 # the README's anchors rows (by how their name starts) and the benchmark's rows they restate; the
 # published row under each is the "(reference)" row under the benchmark's
 README_ANCHORS = {
+    "ATN, `atn_reference`": "atn_reference (final)",
     "POLO-ATN, `polo_atn_reference`": "polo_atn_reference (final)",
     "What/Where, 0 saccades": "what_where (final) (0 sacc.)",
     "What/Where, 1 saccade": "what_where (final) (1 sacc.)",

@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from torchmetrics import MetricCollection
 
 from stn_fovea.errors import ConfigError
+from stn_fovea.models.sampler import on_image
 from stn_fovea.models.transformer import ModelOutput
 from stn_fovea.tasks.classification import Task
 
@@ -88,6 +89,10 @@ class GlimpseModule(L.LightningModule):
         options = dict(
             on_step=training, on_epoch=True, batch_size=len(batch["label"]), add_dataloader_idx=False
         )
+        if training and output.windows is not None:  # read by StopOnLostGlimpse, shown in TensorBoard
+            share = on_image(output.windows, batch["image"].shape[-2:]).float().mean()
+            # synced (at the epoch's end only): every process of a DDP run stops, or none
+            self.log("train/glimpse_on_image", share, **{**options, "on_step": False, "sync_dist": True})
         # under DDP: the evaluation loss averaged over the processes (the metrics sum their own states)
         self.log(f"{source}/loss", loss, prog_bar=shown, sync_dist=not training, **options)
         key = self._metric_key(source)

@@ -59,19 +59,28 @@ class TranslationPose(nn.Module):
 
     Args:
         scale: the fixed, non-trainable s of [[s, 0, tx], [0, s, ty]] (0.2 in the reference).
+        max_shift: None (the reference): tx and ty are the head's outputs, unbounded. A number m:
+            each is m * tanh(output), so that the window's centre stays within m of the image's (in
+            normalised units; 1 - scale keeps the whole window on the image). A window wholly off the
+            image reads zeros and gets no gradient: a localisation that sends every glimpse there
+            never brings it back (our peripheral ATN did so at epoch 3 under SGD, docs/results/anchors.md).
     """
 
     num_params = 2
 
-    def __init__(self, scale: float = 0.2) -> None:
+    def __init__(self, scale: float = 0.2, max_shift: float | None = None) -> None:
         super().__init__()
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
-        self.scale = scale
+        if max_shift is not None and max_shift <= 0:
+            raise ValueError(f"max_shift must be positive (or null for an unbounded shift), got {max_shift}")
+        self.scale, self.max_shift = scale, max_shift
 
     def initial_params(self) -> Tensor:
         return torch.zeros(2)
 
     def forward(self, params: Tensor) -> Tensor:
+        if self.max_shift is not None:
+            params = self.max_shift * torch.tanh(params)
         tx, ty = params.unbind(-1)
         return scaled_translation(torch.full_like(tx, self.scale), tx, ty)

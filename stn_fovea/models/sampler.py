@@ -71,3 +71,13 @@ def glimpse_corners(theta: Tensor, image_size: Sequence[int], align_corners: boo
     if align_corners:
         return (source + 1.0) / 2.0 * (size - 1.0)
     return ((source + 1.0) * size - 1.0) / 2.0
+
+
+def on_image(windows: Tensor, image_size: Sequence[int]) -> Tensor:
+    """Whether each window (..., 4, 2) of :func:`glimpse_corners` overlaps the image, whose pixels
+    span [-0.5, side - 0.5] in those coordinates. The test is on the window's bounding box: a window
+    called off the image is wholly off it (a rotated one grazing a corner may be called on it)."""
+    height, width = image_size
+    low, high = windows.amin(dim=-2), windows.amax(dim=-2)
+    limit = torch.tensor([width, height], device=windows.device, dtype=windows.dtype) - 0.5
+    return ((high > -0.5) & (low < limit)).all(dim=-1)

@@ -1,0 +1,36 @@
+"""Stop a run whose glimpses have all left the image: it can no longer learn where to look."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from stn_fovea.errors import UserError
+
+METRIC = "train/glimpse_on_image"  # GlimpseModule logs it: the share of glimpse windows on the image
+
+
+class LostGlimpseError(UserError):
+    """Every glimpse of a training epoch was read wholly off the image."""
+
+
+class StopOnLostGlimpse(Callback):
+    """Raise :class:`LostGlimpseError` at the end of a training epoch in which no glimpse window
+    overlapped the image.
+
+    Such a glimpse reads only the sampler's zero padding, so neither the classifier nor the pose gets
+    a gradient that could bring it back: the run would train at chance to its last epoch (our
+    peripheral ATN did so for 107 epochs). The raised error stops the run; ``ExceptionCheckpoint``
+    saves a checkpoint, and in a sweep only this job fails. Models without glimpse windows log no
+    share and are never stopped.
+    """
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        share = trainer.callback_metrics.get(METRIC)
+        if share is not None and float(share) == 0.0:
+            raise LostGlimpseError(
+                f"every glimpse of epoch {trainer.current_epoch} was read wholly off the image ({METRIC} "
+                "= 0): the localisation gets no gradient there and cannot recover. Lower the localisation's "
+                "learning rate (model.localization_lr_scale=0.1), or, with a TranslationPose, bound its "
+                "shift (model.net.transformer.pose.max_shift=<1 - its scale>)."
+            )
