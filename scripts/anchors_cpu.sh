@@ -33,6 +33,17 @@ steps() {  # steps CKPT: the training steps a checkpoint has done (-1 when there
   "$PY" -c 'import sys, torch; print(torch.load(sys.argv[1], map_location="cpu", weights_only=False)["global_step"])' "$1"
 }
 
+progress() {  # progress CKPT: its epochs and its best val/acc, so that a run stuck at chance shows when parked
+  "$PY" -c '
+import sys, torch
+c = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+states = [s for s in c["callbacks"].values() if isinstance(s, dict) and s.get("monitor") == "val/acc"]
+line = "%d epochs" % (c["epoch"] + 1)
+if states and states[0].get("best_model_score") is not None:
+    line += ", best val/acc %.3f (chance .1)" % float(states[0]["best_model_score"])
+print(line)' "$1"
+}
+
 restore() {  # restore NAME: a run parked by an earlier session, back into $RUNS, unless the run here is as far
   local parked=zoo/runs/$1 here=$RUNS/$1
   [[ -d $parked ]] || return 0
@@ -126,7 +137,7 @@ main() {  # a function, read whole before it runs: the script may be edited whil
           if [[ -e $dir/$kept ]]; then cp -r "$dir/$kept" "$partial/"; fi
         done
         rm -rf "zoo/runs/$name" && mv "$partial" "zoo/runs/$name"
-        echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1)); commit it"
+        echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1); $(progress "$dir/checkpoints/last.ckpt")); commit it"
       done
       ;;
     *)
