@@ -1,14 +1,20 @@
 """The 128x128 model family: log-polar bank, poses, glimpse geometry, shapes and first glimpses."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra.utils import instantiate
+from torchmetrics.classification import MulticlassAccuracy
 
+from stn_fovea.callbacks.lost_glimpse import METRIC as ON_IMAGE
+from stn_fovea.callbacks.lost_glimpse import LostGlimpseError, StopOnLostGlimpse
+from stn_fovea.models.module import GlimpseModule
 from stn_fovea.models.pose import AttentionPose, TranslationPose
 from stn_fovea.models.retina import LogPolarRetina, cropped_pyramid, log_polar_bank
 from stn_fovea.models.sampler import AffineSampler, glimpse_corners, on_image
+from stn_fovea.tasks.classification import Classification
 
 
 def test_log_polar_bank_shape_normalisation_and_where_the_energy_lies():
@@ -74,10 +80,11 @@ def test_a_bounded_translation_keeps_the_window_on_the_image():
         TranslationPose(0.25, max_shift=0.0)
 
 
-def test_a_window_is_on_the_image_while_any_of_it_overlaps_the_image():
-    """A 25.6 px window (scale 0.2) moved right, then down: on the image while any part of it is,
-    off it once wholly past the last pixel's outer edge (tx = 1.195 leaves 0.3 px on, 1.21 none)."""
-    shifts = torch.tensor([0.0, 0.9, 1.195, 1.21, 3.0])
+def test_a_window_is_on_the_image_while_it_reads_any_of_it():
+    """A 25.6 px window (scale 0.2) moved right, then down: on the image while bilinear sampling
+    reads any pixel of it, off once none (tx = 1.205: its edge 0.2 px short of where the last pixel's
+    weight ends; 1.21: beyond it)."""
+    shifts = torch.tensor([0.0, 0.9, 1.205, 1.21, 3.0])
     thetas = torch.zeros(5, 2, 3)
     thetas[:, 0, 0] = thetas[:, 1, 1] = 0.2
     for axis in (0, 1):
@@ -128,3 +135,38 @@ def test_every_128_model_has_its_shapes_and_first_glimpse(compose_train, model, 
         centred = torch.zeros(1, 1, 128, 128)
         centred[..., 44:84, 44:84] = 0.8
         assert torch.allclose(module(centred).glimpses[:, 0], torch.full((1, 1, 28, 28), 0.8))
+
+
+def watched(net: torch.nn.Module) -> GlimpseModule:
+    task = Classification(torch.nn.CrossEntropyLoss(), {"acc": MulticlassAccuracy(num_classes=10)})
+    return GlimpseModule(net, task, optimizer=lambda groups: torch.optim.SGD(groups, lr=0.1))
+
+
+def test_the_share_of_windows_on_the_image_is_logged_per_glimpse_and_a_lost_glimpse_stops_the_run():
+    """One share per glimpse index of a several-glimpse model: a learned saccade that left the image
+    for every input stops the run although the first glimpse (at the centre) stays on it; a share
+    above 0, or no share at all, does not. Reflection padding mirrors the image into a window off it,
+    so those models are not watched."""
+    on = glimpse_corners(TranslationPose(0.25)(torch.zeros(4, 2)), (128, 128))
+    off = glimpse_corners(TranslationPose(0.25)(torch.full((4, 2), 3.0)), (128, 128))
+    module, logged = watched(torch.nn.Linear(1, 1)), {}
+    module.log = lambda name, value, **options: logged.update({name: float(value)})  # type: ignore[method-assign]
+    module._log_windows_on_image(torch.stack((on, off), dim=1), torch.Size((128, 128)), {})
+    assert logged == {f"{ON_IMAGE}/0": 1.0, f"{ON_IMAGE}/1": 0.0}
+    logged.clear()
+    module._log_windows_on_image(torch.cat((on[:1], off[1:])).unsqueeze(1), torch.Size((128, 128)), {})
+    assert logged == {ON_IMAGE: 0.25}
+
+    def epoch_end(metrics: dict[str, float]) -> None:
+        trainer = SimpleNamespace(
+            callback_metrics={k: torch.tensor(v) for k, v in metrics.items()}, current_epoch=4
+        )
+        StopOnLostGlimpse().on_train_epoch_end(trainer, module)  # type: ignore[arg-type]
+
+    with pytest.raises(LostGlimpseError, match=f"epoch 4 .*{ON_IMAGE}/1 = 0"):
+        epoch_end({f"{ON_IMAGE}/0": 1.0, f"{ON_IMAGE}/1": 0.0, "train/acc": 0.0})
+    epoch_end({ON_IMAGE: 0.25, "train/acc": 0.0})  # a share left on the image, and other metrics at 0
+    epoch_end({})
+    assert module.watch_windows
+    assert not watched(AffineSampler(padding_mode="reflection")).watch_windows
+    assert watched(AffineSampler(padding_mode="border")).watch_windows

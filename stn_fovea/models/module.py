@@ -12,8 +12,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torchmetrics import MetricCollection
 
+from stn_fovea.callbacks.lost_glimpse import METRIC as ON_IMAGE
 from stn_fovea.errors import ConfigError
-from stn_fovea.models.sampler import on_image
+from stn_fovea.models.sampler import AffineSampler, on_image
 from stn_fovea.models.transformer import ModelOutput
 from stn_fovea.tasks.classification import Task
 
@@ -58,6 +59,11 @@ class GlimpseModule(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.localization_lr_scale = localization_lr_scale
         self.metrics = nn.ModuleDict()
+        # a window off the image reads nothing of it, unless reflection padding mirrors the image there
+        self.watch_windows = not any(
+            isinstance(sampler, AffineSampler) and sampler.padding_mode == "reflection"
+            for sampler in net.modules()
+        )
 
     def forward(self, image: Tensor, **options: Any) -> ModelOutput:
         """The net's output; ``options`` go to the net (e.g. ``saccades=`` for What/Where)."""
@@ -89,10 +95,8 @@ class GlimpseModule(L.LightningModule):
         options = dict(
             on_step=training, on_epoch=True, batch_size=len(batch["label"]), add_dataloader_idx=False
         )
-        if training and output.windows is not None:  # read by StopOnLostGlimpse, shown in TensorBoard
-            share = on_image(output.windows, batch["image"].shape[-2:]).float().mean()
-            # synced (at the epoch's end only): every process of a DDP run stops, or none
-            self.log("train/glimpse_on_image", share, **{**options, "on_step": False, "sync_dist": True})
+        if training and self.watch_windows and output.windows is not None:
+            self._log_windows_on_image(output.windows, batch["image"].shape[-2:], options)
         # under DDP: the evaluation loss averaged over the processes (the metrics sum their own states)
         self.log(f"{source}/loss", loss, prog_bar=shown, sync_dist=not training, **options)
         key = self._metric_key(source)
@@ -114,6 +118,15 @@ class GlimpseModule(L.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._step(batch)
+
+    def _log_windows_on_image(self, windows: Tensor, image_size: torch.Size, options: dict[str, Any]) -> None:
+        """The share of the windows (B, G, 4, 2) that read the image, per glimpse index when G > 1: read
+        by StopOnLostGlimpse, shown in TensorBoard. Synced at the epoch's end only, so that every
+        process of a DDP run stops, or none."""
+        shares = on_image(windows, image_size).float().mean(dim=0)
+        for index, share in enumerate(shares):
+            name = ON_IMAGE if len(shares) == 1 else f"{ON_IMAGE}/{index}"
+            self.log(name, share, **{**options, "on_step": False, "sync_dist": True})
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The trainable parameters (frozen ones, e.g. What/Where's What net, are left out), the

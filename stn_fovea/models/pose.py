@@ -62,8 +62,9 @@ class TranslationPose(nn.Module):
         max_shift: None (the reference): tx and ty are the head's outputs, unbounded. A number m:
             each is m * tanh(output), so that the window's centre stays within m of the image's (in
             normalised units; 1 - scale keeps the whole window on the image). A window wholly off the
-            image reads zeros and gets no gradient: a localisation that sends every glimpse there
-            never brings it back (our peripheral ATN did so at epoch 3 under SGD, docs/results/anchors.md).
+            image reads only the padding (zeros, or the repeated border) and gets no gradient: a
+            localisation that sends every glimpse there never brings it back (our peripheral ATN did
+            so at epoch 3 under SGD, docs/results/anchors.md).
     """
 
     num_params = 2
@@ -72,7 +73,7 @@ class TranslationPose(nn.Module):
         super().__init__()
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}")
-        if max_shift is not None and max_shift <= 0:
+        if max_shift is not None and not max_shift > 0:  # NaN too
             raise ValueError(f"max_shift must be positive (or null for an unbounded shift), got {max_shift}")
         self.scale, self.max_shift = scale, max_shift
 

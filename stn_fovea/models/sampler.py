@@ -74,10 +74,13 @@ def glimpse_corners(theta: Tensor, image_size: Sequence[int], align_corners: boo
 
 
 def on_image(windows: Tensor, image_size: Sequence[int]) -> Tensor:
-    """Whether each window (..., 4, 2) of :func:`glimpse_corners` overlaps the image, whose pixels
-    span [-0.5, side - 0.5] in those coordinates. The test is on the window's bounding box: a window
-    called off the image is wholly off it (a rotated one grazing a corner may be called on it)."""
+    """Whether each window (..., 4, 2) of :func:`glimpse_corners` reads any of the image. Bilinear
+    sampling reads pixel 0 from any point above -1 and the last pixel from any point below ``side``
+    (pixel centres at 0 .. side - 1), so a window whose bounding box lies wholly beyond those reads
+    only the padding: no image, and with zero (or border) padding no gradient for its pose. The test
+    is on the bounding box: a window called off the image is wholly off it."""
     height, width = image_size
     low, high = windows.amin(dim=-2), windows.amax(dim=-2)
-    limit = torch.tensor([width, height], device=windows.device, dtype=windows.dtype) - 0.5
-    return ((high > -0.5) & (low < limit)).all(dim=-1)
+    x_on = (high[..., 0] > -1.0) & (low[..., 0] < width)
+    y_on = (high[..., 1] > -1.0) & (low[..., 1] < height)
+    return x_on & y_on
