@@ -137,7 +137,7 @@ main() {  # a function, read whole before it runs: the script may be edited whil
           if [[ -e $dir/$kept ]]; then cp -r "$dir/$kept" "$partial/"; fi
         done
         rm -rf "zoo/runs/$name" && mv "$partial" "zoo/runs/$name"
-        echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1); $(progress "$dir/checkpoints/last.ckpt")); commit it"
+        echo "parked: zoo/runs/$name ($(du -sh "zoo/runs/$name" | cut -f1); $(progress "zoo/runs/$name/checkpoints/last.ckpt")); commit it"
       done
       ;;
     *)
