@@ -8,9 +8,8 @@ import torch
 from hydra.utils import instantiate
 from torchmetrics.classification import MulticlassAccuracy
 
-from stn_fovea.callbacks.lost_glimpse import METRIC as ON_IMAGE
 from stn_fovea.callbacks.lost_glimpse import LostGlimpseError, StopOnLostGlimpse
-from stn_fovea.models.module import GlimpseModule
+from stn_fovea.models.module import ON_IMAGE, GlimpseModule
 from stn_fovea.models.pose import AttentionPose, TranslationPose
 from stn_fovea.models.retina import LogPolarRetina, cropped_pyramid, log_polar_bank
 from stn_fovea.models.sampler import AffineSampler, glimpse_corners, on_image

@@ -6,10 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from stn_fovea.errors import UserError
-
-# GlimpseModule logs it: the share of glimpse windows that read the image, one value per glimpse of a
-# several-glimpse model (METRIC/<glimpse>)
-METRIC = "train/glimpse_on_image"
+from stn_fovea.models.module import ON_IMAGE as METRIC  # GlimpseModule logs it
 
 
 class LostGlimpseError(UserError):

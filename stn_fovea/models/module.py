@@ -12,7 +12,6 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torchmetrics import MetricCollection
 
-from stn_fovea.callbacks.lost_glimpse import METRIC as ON_IMAGE
 from stn_fovea.errors import ConfigError
 from stn_fovea.models.sampler import AffineSampler, on_image
 from stn_fovea.models.transformer import ModelOutput
@@ -20,6 +19,10 @@ from stn_fovea.tasks.classification import Task
 
 OptimizerFactory = Callable[[Iterable[Any]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+# the share of a training epoch's glimpse windows that read the image, one value per glimpse index of a
+# several-glimpse model (ON_IMAGE/<index>); StopOnLostGlimpse stops a run where it is 0
+ON_IMAGE = "train/glimpse_on_image"
 
 
 class GlimpseModule(L.LightningModule):
